@@ -1,0 +1,1 @@
+class AuthError(Exception): pass
