@@ -88,7 +88,7 @@ def make_certs(bed, host, users):
     certificate per user (UPN user@host in the SAN, as Windows maps them)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -96,8 +96,12 @@ def make_certs(bed, host, users):
     certdir = os.path.join(bed, "certs")
     os.makedirs(certdir, mode=0o755, exist_ok=True)
 
-    def key():
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    # RSA keys take ~0.3 s each to make; only the server's is RSA (as on a
+    # Windows listener, and CredSSP binds to it). The others are P-256.
+    def key(kind="ec"):
+        if kind == "rsa":
+            return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return ec.generate_private_key(ec.SECP256R1())
 
     def name(cn):
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
@@ -137,7 +141,7 @@ def make_certs(bed, host, users):
                 .sign(ca_key, hashes.SHA256()))
 
     out = {"ca_cert": save_cert("ca.pem", ca)}
-    srv_key = key()
+    srv_key = key("rsa")
     srv = leaf(host, [x509.DNSName(host), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                       x509.IPAddress(ipaddress.ip_address("::1"))],
                ExtendedKeyUsageOID.SERVER_AUTH, srv_key.public_key())

@@ -1,0 +1,88 @@
+"""A test bed per test module: tests/bed/up in a fresh temporary directory,
+its env as a dict, the test host's JSON-lines log, run-time switches, and
+tests/bed/down at the end (also when the test fails)."""
+import json
+import os
+import shlex
+import subprocess
+import tempfile
+import unittest
+import urllib.request
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BED = os.path.join(TOP, "tests", "bed")
+
+
+def read_env(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("export "):
+                k, v = line[len("export "):].split("=", 1)
+                env[k] = shlex.split(v)[0] if v else ""
+    return env
+
+
+class Bed:
+    def __init__(self, switches=None):
+        self.dir = tempfile.mkdtemp(prefix="winrm-bed-")
+        os.chmod(self.dir, 0o755)
+        args = [os.path.join(BED, "up"), self.dir]
+        for k, v in (switches or {}).items():
+            args += ["--set", "%s=%s" % (k, json.dumps(v))]
+        res = subprocess.run(args, capture_output=True, text=True, timeout=30)
+        if res.returncode != 0:
+            raise RuntimeError("tests/bed/up failed: " + res.stderr + res.stdout)
+        self.env = read_env(os.path.join(self.dir, "env"))
+        self.log_offset = 0
+
+    def down(self):
+        subprocess.run([os.path.join(BED, "down"), self.dir], capture_output=True, timeout=30)
+
+    def url(self, https=False):
+        port = self.env["WINRM_HTTPS_PORT" if https else "WINRM_HTTP_PORT"]
+        return "%s://%s:%s/wsman" % ("https" if https else "http", self.env["WINRM_HOST"], port)
+
+    def proc_env(self, **extra):
+        """The environment a client process needs: the bed's KRB5_CONFIG, no
+        ticket cache of the caller's."""
+        env = dict(os.environ)
+        env.update({k: v for k, v in self.env.items()})
+        env["KRB5CCNAME"] = "FILE:" + os.path.join(self.dir, "krb5cc_client")
+        env.update(extra)
+        return env
+
+    def set(self, **switches):
+        req = urllib.request.Request(self.env["WINRM_TESTHOST_CONTROL"],
+                                     data=json.dumps(switches).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.load(r)
+
+    def log(self):
+        """All test-host log events so far."""
+        with open(self.env["WINRM_TESTHOST_LOG"]) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def new_events(self):
+        """Events logged since the last call (for per-step assertions)."""
+        events = self.log()
+        new, self.log_offset = events[self.log_offset:], len(events)
+        return new
+
+
+class BedTestCase(unittest.TestCase):
+    """One bed for the whole class; switches from the class attribute."""
+    switches = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.bed = Bed(cls.switches)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.bed.down()
+
+    def events(self, event=None):
+        evs = self.bed.new_events()
+        return [e for e in evs if event is None or e.get("event") == event]
