@@ -20,6 +20,7 @@ CHUNK = 16384
 MAX_PARTS = 4096
 SINGLE = "multipart/encrypted"
 MULTI = "multipart/x-multi-encrypted"
+CREDSSP = "application/HTTP-CredSSP-session-encrypted"
 
 # Some servers write "-- Encrypted Boundary"; accept any blanks after "--".
 _MARK = re.compile(rb"--[ \t]*" + BOUNDARY)
@@ -101,6 +102,9 @@ def _header_block(body, pos):
 def decode(body, kind, protocol, acceptor):
     """Unseal every part pair; check the protocol and each OriginalContent
     Length. Raises FramingError (malformed) or AuthError (integrity)."""
+    if kind == MULTI and protocol != CREDSSP:
+        # MS-WSMV defines chunking for CredSSP only (TLS records).
+        raise FramingError("multipart/x-multi-encrypted is only defined for CredSSP")
     if protocol != acceptor.protocol:
         raise FramingError("protocol %r does not match the authenticated %r"
                            % (protocol, acceptor.protocol))

@@ -338,6 +338,9 @@ class Connection:
             try:
                 plain = encryption.decode(req.body, enc[0], enc[1], ident)
             except (encryption.FramingError, AuthError) as e:
+                # A failed unseal desynchronises the sequence numbers (MIT then
+                # refuses every later message): the client must authenticate again.
+                self.auth = None
                 return self.refuse(400, "cannot decrypt body: %s" % e, ident, headers)
             encrypted = True
         else:
