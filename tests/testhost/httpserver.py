@@ -126,7 +126,7 @@ class Connection:
         self.id = next(Connection.ids)
         self.auth = None        # completed connection-bound acceptor
         self.pending = None     # acceptor mid-handshake
-        self.authed_requests = 0
+        self.authed_requests = 0  # SOAP requests since the connection authenticated
 
     # -- plumbing ------------------------------------------------------------
     def send(self, status, headers, body=b"", close=False):
@@ -241,7 +241,6 @@ class Connection:
                                  "conn": self.id, "after": self.authed_requests})
                 self.auth, self.authed_requests = None, 0
                 return None, None
-            self.authed_requests += 1
             return self.auth, None
         if value == CERT_AUTH:
             return self.cert_identity(), None
@@ -269,7 +268,7 @@ class Connection:
             if out else None
         if not complete:
             return None, out_hdr
-        self.auth, self.pending, self.authed_requests = self.pending, None, 1
+        self.auth, self.pending, self.authed_requests = self.pending, None, 0
         self.server.log({"event": "auth", "conn": self.id, "scheme": self.auth.scheme,
                          "principal": self.auth.principal, "mechanism": self.auth.mechanism,
                          "tls": self.tls, **self.auth.info})
@@ -353,6 +352,7 @@ class Connection:
             self.server.log(self.msg_event(ident, encrypted, None, 0))
             self.send(200, headers)
             return True
+        self.authed_requests += 1
         status, resp = self.server.wsman.handle(plain, ident.principal)
         ev = self.msg_event(ident, encrypted, action_of(plain), len(plain))
         ev["status"] = status
