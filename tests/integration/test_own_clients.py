@@ -5,7 +5,6 @@ Kerberos message encryption or CredSSP): Kerberos/SPNEGO/NTLM with message
 encryption, channel binding and strict CBT, CredSSP with NTLM and Kerberos
 inside over TLS 1.2 and 1.3, chunking, the CredSSP refusal paths, and the
 fault switches."""
-import base64
 import http.client
 import os
 import ssl

@@ -223,8 +223,10 @@ class Command:
         pipe = self.proc.stdin
         while True:
             with self.cond:
-                while not self.stdin_queue and not self.stdin_end and not self.closed:
+                while not (self.stdin_queue or self.stdin_end or self.closed
+                           or self.exit_code is not None):
                     self.cond.wait()
+                # Nothing left to write: stdin was closed by Send, or the process is gone.
                 if self.closed or not self.stdin_queue:
                     break
                 chunk = self.stdin_queue.popleft()

@@ -31,7 +31,7 @@ DEFAULTS = {
     "allow_unencrypted": False,     # plaintext SOAP on HTTP (AllowUnencrypted)
     "allow_basic_http": False,      # Basic on HTTP (AllowUnencrypted, too, on Windows)
     "strict_cbt": False,            # CbtHardeningLevel=Strict
-    "max_envelope_size": 153600,
+    "max_envelope_size": 512000,     # Windows MaxEnvelopeSizekb default: 500
     # fault switches
     "latency_ms": 0,
     "drop_mid_response": False,
