@@ -4,7 +4,9 @@ tests/bed/down at the end (also when the test fails)."""
 import json
 import os
 import shlex
+import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 import urllib.request
@@ -33,12 +35,22 @@ class Bed:
             args += ["--set", "%s=%s" % (k, json.dumps(v))]
         res = subprocess.run(args, capture_output=True, text=True, timeout=30)
         if res.returncode != 0:
+            self.remove()
             raise RuntimeError("tests/bed/up failed: " + res.stderr + res.stdout)
         self.env = read_env(os.path.join(self.dir, "env"))
         self.log_offset = 0
 
     def down(self):
         subprocess.run([os.path.join(BED, "down"), self.dir], capture_output=True, timeout=30)
+        self.remove()
+
+    def remove(self):
+        """The bed holds passwords, keys and a keytab: remove it, unless
+        WINRM_KEEP_BED=1 asks to keep it for a post-mortem."""
+        if os.environ.get("WINRM_KEEP_BED") == "1":
+            print("keeping bed " + self.dir, file=sys.stderr)
+            return
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def url(self, https=False):
         port = self.env["WINRM_HTTPS_PORT" if https else "WINRM_HTTP_PORT"]

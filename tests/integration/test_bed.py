@@ -2,6 +2,7 @@
 """tests/bed/up and tests/bed/down: fast start, a complete env file, a KDC
 that issues tickets, and a down that stops exactly what its up started."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -53,6 +54,7 @@ class BedTest(unittest.TestCase):
     def tearDown(self):
         for d in self.dirs:
             down(d)
+            shutil.rmtree(d, ignore_errors=True)
 
     def test_up_env_kdc_and_down(self):
         a, b = self.dirs

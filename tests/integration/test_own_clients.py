@@ -123,9 +123,10 @@ class Clients(BedTestCase):
 
     def test_plaintext_on_http_refused(self):
         t = self.gss("ntlm", encrypt=False)
+        self.events()
         status, data = t.post(wsclient.build_create()[1])
-        self.assertEqual(status, 400)
-        self.assertIn(b"unencrypted", data)
+        self.assertEqual((status, data), (500, b""))
+        self.assertIn("unencrypted", self.events("refused")[0]["reason"])
         self.bed.set(allow_unencrypted=True)
         try:
             self.check_run(self.gss("ntlm", encrypt=False), "Negotiate", "ntlm",

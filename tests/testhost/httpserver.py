@@ -345,8 +345,9 @@ class Connection:
         else:
             plain = req.body
             if plain and not self.tls and not cfg.get("allow_unencrypted"):
-                return self.refuse(400, "unencrypted SOAP body on HTTP "
-                                   "(AllowUnencrypted=false)", ident, headers)
+                # Windows answers 500 with no body (pywinrm#129, #208).
+                return self.refuse(500, "unencrypted SOAP body on HTTP "
+                                   "(AllowUnencrypted=false)", ident, headers, quiet=True)
         if not plain:
             # pywinrm finishes NTLM with an empty POST and expects 200.
             self.server.log(self.msg_event(ident, encrypted, None, 0))
@@ -371,10 +372,16 @@ class Connection:
                 "protocol": ident.protocol if encrypted else None,
                 "cbt_seen": ident.info.get("cbt_seen"), "action": action, "bytes": size}
 
-    def refuse(self, status, reason, ident, headers):
+    def refuse(self, status, reason, ident, headers, quiet=False):
+        """Refuse a request; the reason goes to the log, and to the client
+        unless Windows sends an empty body there (quiet)."""
         self.server.log({"event": "refused", "conn": self.id, "status": status,
                          "reason": reason, "principal": ident.principal})
-        self.send(status, headers + [("Content-Type", "text/plain")], reason.encode() + b"\n")
+        if quiet:
+            self.send(status, headers)
+        else:
+            self.send(status, headers + [("Content-Type", "text/plain")],
+                      reason.encode() + b"\n")
         return True
 
 
