@@ -72,6 +72,14 @@ struct wb_secret *wb_secret_new(enum wb_cred_kind kind);
 int wb_secret_set(uint8_t **dst, size_t *dst_len, const void *src, size_t n);
 void wb_secret_free(struct wb_secret *s);
 
+/*
+ * Checks a credential before it is stored, so a mistake shows at `cred
+ * add` and not at the first run: a password kind has a password; a
+ * certificate parses as PEM, its key parses, and the two belong together.
+ */
+struct wb_error;
+int wb_cred_check(const struct wb_cred_meta *m, const struct wb_secret *s, struct wb_error *err);
+
 /* Name rule above; returns false for anything else. */
 bool wb_cred_name_valid(const char *name);
 

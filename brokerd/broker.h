@@ -1,0 +1,76 @@
+/*
+ * broker.h - the state every client session shares: the current config,
+ * the credential store, the connection and operation counts behind the
+ * limits, and the shutdown signal. main() owns the one struct wb_broker;
+ * sessions reach it through their connection.
+ *
+ * Locking: `lock` guards the config pointer and the counters; `store_lock`
+ * serializes every store call (store.c is not thread-safe). Never hold
+ * both, and never hold either across network I/O.
+ */
+#ifndef WB_BROKER_H
+#define WB_BROKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "error.h"
+#include "peer.h"
+
+struct wb_config;
+struct wb_store;
+
+/* A config shared by sessions while main may swap in a new one (SIGHUP). */
+struct wb_config_ref {
+	struct wb_config *config;
+	unsigned refs;
+};
+
+struct wb_uid_count {
+	uid_t uid;
+	unsigned connections;
+	unsigned operations;
+};
+
+#define WB_UIDS_TRACKED 4096
+
+struct wb_broker {
+	pthread_mutex_t lock;
+	struct wb_config_ref *cfg;
+	unsigned connections;
+	unsigned operations;
+	size_t n_uids;
+	struct wb_uid_count uids[WB_UIDS_TRACKED];
+	bool stopping;
+	int cancel_fd;		/* eventfd, readable once shutdown begins */
+	time_t started;
+
+	pthread_mutex_t store_lock;
+	struct wb_store *store;
+};
+
+int wb_broker_init(struct wb_broker *b, struct wb_config *config, struct wb_store *store,
+		   struct wb_error *err);
+void wb_broker_destroy(struct wb_broker *b);
+
+/* Takes a reference to the current config; put it back when done. */
+struct wb_config_ref *wb_broker_config_get(struct wb_broker *b);
+void wb_broker_config_put(struct wb_broker *b, struct wb_config_ref *ref);
+/* Installs a new config (SIGHUP); the old one is freed by its last user. */
+int wb_broker_config_swap(struct wb_broker *b, struct wb_config *config);
+
+/* Limits: each returns -WB_E_LIMIT with a message naming the limit. */
+int wb_broker_conn_enter(struct wb_broker *b, const struct wb_peer *p, struct wb_error *err);
+void wb_broker_conn_leave(struct wb_broker *b, uid_t uid);
+int wb_broker_op_enter(struct wb_broker *b, uid_t uid, struct wb_error *err);
+void wb_broker_op_leave(struct wb_broker *b, uid_t uid);
+
+/* Starts the shutdown: no new connections or operations, cancel_fd fires. */
+void wb_broker_stop(struct wb_broker *b);
+bool wb_broker_stopping(struct wb_broker *b);
+void wb_broker_counts(struct wb_broker *b, unsigned *connections, unsigned *operations);
+
+#endif
