@@ -260,6 +260,28 @@ static void serve(struct wb_session *s)
 	}
 }
 
+/*
+ * Closing a socket with unread input makes the kernel send a reset, which
+ * can destroy the ERROR frame we just sent before the client reads it. So:
+ * end our side, then discard what the client still sends, briefly.
+ */
+static void linger_close(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char junk[4096];
+	size_t total = 0;
+
+	shutdown(fd, SHUT_WR);
+	while (total < 1024 * 1024 && poll(&p, 1, 200) > 0) {
+		ssize_t n = recv(fd, junk, sizeof(junk), MSG_DONTWAIT);
+
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+	}
+	close(fd);
+}
+
 void wb_session_serve(struct wb_broker *b, int fd)
 {
 	struct wb_session s = { .b = b, .fd = fd };
@@ -294,5 +316,5 @@ void wb_session_serve(struct wb_broker *b, int fd)
 		free(s.rbuf);
 	}
 	wb_writer_free(&s.w);
-	close(fd);
+	linger_close(fd);
 }

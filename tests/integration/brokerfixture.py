@@ -66,6 +66,8 @@ class Broker:
         # Unprivileged users cannot reach the build tree (often under /root):
         # the CLI and its library go where they can.
         for f in os.listdir(LIBDIR):
+            if not os.path.isfile(os.path.join(LIBDIR, f)):
+                continue
             if f.startswith("libwinrm-broker.so") or f == "winrm-broker":
                 shutil.copy2(os.path.join(LIBDIR, f), os.path.join(self.dir, "bin", f),
                              follow_symlinks=True)
@@ -83,6 +85,10 @@ class Broker:
 
     def start(self, timeout=10):
         notify = os.path.join(self.dir, "notify")
+        if getattr(self, "notify_sock", None):
+            self.notify_sock.close()
+        if os.path.exists(notify):
+            os.unlink(notify)
         ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         ns.bind(notify)
         ns.settimeout(timeout)
