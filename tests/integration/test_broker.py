@@ -64,7 +64,7 @@ class BrokerTest(unittest.TestCase):
         for _ in range(2):
             cls.users.append(LocalUser())
             cls.addClassCleanup(cls.users[-1].drop)
-        cls.broker = Broker(cls.env)
+        cls.broker = Broker(cls.env, broker_extra="max_operations_per_uid = 16\n")
         cls.addClassCleanup(cls.broker.remove)
         cls.broker.start()
         cls.outputs = []        # every byte any client received, for the leak check
@@ -234,6 +234,51 @@ class BrokerTest(unittest.TestCase):
         stall.close()
         self.assertIsNone(self.broker.proc.poll())
 
+    def test_dead_host_does_not_block_others(self):
+        """A host that accepts TCP and then says nothing holds only its own
+        client; others run meanwhile."""
+        dead = socket.socket()
+        dead.bind(("127.0.0.1", 0))
+        dead.listen(8)
+        port = str(dead.getsockname()[1])
+        u = self.users[0]
+        cmd = [self.broker.cli_path, "--socket", self.broker.socket, "run", "--cred",
+               "shared-pw", "--port", port, "-o", "operation_timeout_sec=2",
+               "-o", "read_timeout_sec=4", "-n", "localhost", "--", "echo never"]
+        env = ["env", "LD_LIBRARY_PATH=" + os.path.join(self.broker.dir, "bin")]
+        stuck = [subprocess.Popen(["runuser", "-u", u.name, "--"] + env + cmd,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for _ in range(3)]
+        try:
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            res = self.run_as(u, "shared-pw", "echo meanwhile")
+            quick = time.monotonic() - t0
+            self.assertEqual(res.stdout, b"meanwhile\n")
+            print("a run while 3 others wait on a dead host: %.2f s" % quick)
+            self.assertLess(quick, 3)
+            for p in stuck:
+                out, err = p.communicate(timeout=30)
+                self.assertEqual(p.returncode, 255)
+                self.assertRegex(err.lower(), rb"timed out|timeout")
+        finally:
+            dead.close()
+            for p in stuck:
+                if p.poll() is None:
+                    p.kill()
+
+    def test_many_concurrent_clients(self):
+        n = 12
+        env = dict(PATH="/usr/bin:/bin", LD_LIBRARY_PATH=os.path.join(self.broker.dir, "bin"))
+        procs = [subprocess.Popen([self.broker.cli_path, "--socket", self.broker.socket, "run",
+                                   "--cred", "shared-pw", "--port", self.port, "-n",
+                                   "localhost", "--", "echo client %d; exit %d" % (i, i % 5)],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for i in range(n)]
+        for i, p in enumerate(procs):
+            out, err = p.communicate(timeout=120)
+            self.assertEqual((out, p.returncode), (b"client %d\n" % i, i % 5), err)
+
     def test_z_sigterm_cancels_inflight_command(self):
         # Runs last in this class (name order): it stops the broker.
         u = self.users[0]
@@ -300,6 +345,60 @@ class BrokerLifecycleTest(unittest.TestCase):
         self.assertTrue(wait_for(lambda: "configuration reloaded" in self.broker.log()))
         notes = self.broker.read_notifications()
         self.assertTrue(any("RELOADING=1" in n for n in notes), notes)
+
+    def test_operation_limit(self):
+        self.broker.write_config(broker_extra="max_operations_per_uid = 1\n")
+        self.broker.start()
+        pw = self.env["WINRM_PASSWORD"]
+        self.assertEqual(self.broker.cli("cred", "add", "pw", "--shared", "--user", "alice",
+                                         "--password-stdin", input=pw.encode()).returncode, 0)
+        env = dict(PATH="/usr/bin:/bin", LD_LIBRARY_PATH=os.path.join(self.broker.dir, "bin"))
+        port = self.env["WINRM_HTTPS_PORT"]
+        first = subprocess.Popen([self.broker.cli_path, "--socket", self.broker.socket, "run",
+                                  "--cred", "pw", "--port", port, "-n", "localhost", "--",
+                                  "sleep 3"], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        self.assertTrue(wait_for(lambda: any(e.get("command") == "sleep 3"
+                                             for e in self.bed.log())))
+        res = self.broker.cli("run", "--cred", "pw", "--port", port, "-n", "localhost", "--",
+                              "echo second")
+        self.assertEqual(res.returncode, 255)
+        self.assertIn(b"max_operations_per_uid", res.stderr)
+        first.communicate(timeout=30)
+        self.assertEqual(first.returncode, 0)
+
+    def test_socket_activation(self):
+        """The listening socket comes from systemd (sd_listen_fds): LISTEN_FDS=1
+        and LISTEN_PID of the broker itself, the socket on fd 3."""
+        from brokerfixture import BROKERD
+        path = os.path.join(self.broker.dir, "run", "activated.sock")
+        ls = socket.socket(socket.AF_UNIX)
+        ls.bind(path)
+        ls.listen(8)
+        os.chmod(path, 0o666)
+        notify = os.path.join(self.broker.dir, "notify-sa")
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ns.bind(notify)
+        ns.settimeout(10)
+        proc = subprocess.Popen(
+            ["sh", "-c", 'exec 3<&%d; LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"' % ls.fileno(),
+             BROKERD, "-c", self.broker.config],
+            pass_fds=(ls.fileno(),), env=dict(os.environ, NOTIFY_SOCKET=notify),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            self.assertIn("READY=1", ns.recv(4096).decode())
+            ls.close()
+            res = subprocess.run([self.broker.cli_path, "--socket", path, "status"],
+                                 capture_output=True, env=dict(
+                                     LD_LIBRARY_PATH=os.path.join(self.broker.dir, "bin")))
+            self.assertEqual(res.returncode, 0, res.stderr)
+            self.assertIn(b"winrm-brokerd", res.stdout)
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=15)
+            ns.close()
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIn(b"the socket from systemd", err)
 
     def test_connection_limit_and_idle_timeout(self):
         self.broker.start()
