@@ -12,6 +12,8 @@
 
 #include <sodium.h>
 
+#include "io.h"
+
 struct wb_masterkey {
 	uint8_t key[WB_MASTERKEY_LEN];
 };
@@ -229,20 +231,6 @@ int wb_masterkey_load(const char *path, const char *store_path, struct wb_master
 	return rc;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static int fsync_dir_of(const char *path)
 {
@@ -274,7 +262,7 @@ int wb_masterkey_generate(const char *path, struct wb_error *err)
 		return wb_error_set(err, WB_E_IO, "cannot create master key %s: %s", path,
 				    strerror(errno));
 	randombytes_buf(key, WB_MASTERKEY_LEN);
-	rc = write_all(fd, key, WB_MASTERKEY_LEN);
+	rc = wb_write_all(fd, key, WB_MASTERKEY_LEN);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	if (rc == 0)

@@ -70,6 +70,7 @@
 #include <sodium.h>
 
 #include "buf.h"
+#include "io.h"
 
 #define STORE_MAGIC "WBSTORE\0"
 #define STORE_VERSION 1u
@@ -888,20 +889,6 @@ fail:
 	return wb_error_prefix(err, "store %s", path);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static int serialize(const struct wb_store *s, struct wb_writer *w)
 {
@@ -960,7 +947,7 @@ static int save(struct wb_store *s, bool *renamed, struct wb_error *err)
 	if (fd < 0)
 		return wb_error_set(err, WB_E_STORE, "store %s: cannot create %s: %s; nothing changed",
 				    s->path, s->tmp, strerror(errno));
-	rc = write_all(fd, w.data, w.len);
+	rc = wb_write_all(fd, w.data, w.len);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	if (rc == 0 && close(fd) < 0)

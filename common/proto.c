@@ -276,25 +276,6 @@ int wb_frame_read(int fd, uint8_t *buf, size_t cap, struct wb_frame *f)
 	return wb_frame_parse(buf, WB_FRAME_HDR + len, f);
 }
 
-int wb_write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n > 0) {
-		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == ENOTSOCK)
-			w = write(fd, b, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int wb_frame_write(int fd, const struct wb_writer *w)
 {
 	return wb_write_all(fd, w->data, w->len);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "io.h"
 
 #define WB_PROTO_VERSION 1
 #define WB_FRAME_HDR 8
@@ -132,6 +133,5 @@ int wb_attr_str(const struct wb_frame *f, uint16_t tag, size_t nth, char *buf, s
  * -EMSGSIZE on a bad frame, or -errno. */
 int wb_frame_read(int fd, uint8_t *buf, size_t cap, struct wb_frame *f);
 int wb_frame_write(int fd, const struct wb_writer *w);
-int wb_write_all(int fd, const void *p, size_t n);
 
 #endif

@@ -17,6 +17,22 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+/* The CLI links only the public library, so it has its own write loop. */
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 static const char run_usage[] =
 	"usage: winrm-broker run [OPTIONS] HOST [--] COMMAND [ARG...]\n"
 	"\n"
@@ -110,20 +126,6 @@ static void capture(struct capture *c, const uint8_t *p, size_t n)
 	c->len += n;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static int output(struct runloop *l, const struct wbc_event *ev)
 {
