@@ -367,6 +367,32 @@ class BrokerLifecycleTest(unittest.TestCase):
         first.communicate(timeout=30)
         self.assertEqual(first.returncode, 0)
 
+    def test_admin_group_manages_shared_credentials(self):
+        from brokerfixture import LocalGroup
+        group = LocalGroup()
+        self.addCleanup(group.drop)
+        admin = LocalUser(groups=[group.name])
+        self.addCleanup(admin.drop)
+        other = LocalUser()
+        self.addCleanup(other.drop)
+        self.broker.write_config(broker_extra="admin_group = %s\n" % group.name)
+        self.broker.start()
+        add = ("cred", "add", "team", "--shared", "--user", "alice", "--password-stdin",
+               "--allow-user", other.name)
+        res = self.broker.cli(*add, user=other, input=b"x")
+        self.assertIn(b"only root or the admin group", res.stderr)
+        res = self.broker.cli(*add, user=admin, input=self.env["WINRM_PASSWORD"].encode())
+        self.assertEqual(res.returncode, 0, res.stderr)
+        # The admin manages it; the allowed user uses it (and sees it); no one else does.
+        res = self.broker.cli("run", "--cred", "team", "--port", self.env["WINRM_HTTPS_PORT"],
+                              "-n", "localhost", "--", "echo team", user=other)
+        self.assertEqual((res.returncode, res.stdout), (0, b"team\n"), res.stderr)
+        self.assertIn(b"team", self.broker.cli("cred", "ls", user=admin).stdout)
+        self.assertEqual(self.broker.cli("cred", "rm", "team", "--shared", user=other).returncode,
+                         1)
+        self.assertEqual(self.broker.cli("cred", "rm", "team", "--shared", user=admin).returncode,
+                         0)
+
     def test_socket_activation(self):
         """The listening socket comes from systemd (sd_listen_fds): LISTEN_FDS=1
         and LISTEN_PID of the broker itself, the socket on fd 3."""
