@@ -121,14 +121,26 @@ static int on_output(void *ctx, int stream, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* A protocol error during a RUN: tell the client, cancel the run. */
+static int refuse_input(struct relay *r, struct wb_input *ev, const char *why)
+{
+	struct wb_error err;
+
+	wb_error_set(&err, WB_E_PROTO, "%s", why);
+	wb_session_send_error(r->s, &err);
+	r->client_gone = true;
+	ev->type = WB_INPUT_CANCEL;
+	return 0;
+}
+
 /* One client frame while the command runs: stdin, stdin EOF or a signal.
  * Anything else, or a closed connection, cancels the run. */
 static int next_input(void *ctx, struct wb_input *ev)
 {
 	struct relay *r = ctx;
 	struct wb_frame f;
-	const uint8_t *v;
-	uint32_t len;
+	const uint8_t *v = NULL;
+	uint32_t len = 0;
 	uint8_t u8 = 0;
 	int rc;
 
@@ -148,9 +160,9 @@ static int next_input(void *ctx, struct wb_input *ev)
 		return 0;
 	}
 	if (f.type == WB_MSG_STDIN) {
-		if (wb_attr_find(&f, WB_A_DATA, 0, &v, &len) == 0 && len > 0) {
-			if (len > sizeof(r->stdin_buf))
-				len = sizeof(r->stdin_buf);
+		if (wb_attr_find(&f, WB_A_DATA, 0, &v, &len) == 0 && len > sizeof(r->stdin_buf))
+			return refuse_input(r, ev, "a STDIN frame carries at most 65536 bytes");
+		if (len > 0 && v) {
 			memcpy(r->stdin_buf, v, len);
 			ev->type = WB_INPUT_STDIN;
 			ev->data = r->stdin_buf;
@@ -167,15 +179,7 @@ static int next_input(void *ctx, struct wb_input *ev)
 		ev->type = u8 == WB_SIGNAL_CTRL_C ? WB_INPUT_CTRL_C : WB_INPUT_TERMINATE;
 		return 0;
 	}
-	{
-		struct wb_error err;
-
-		wb_error_set(&err, WB_E_PROTO, "only STDIN and SIGNAL frames may come during a RUN");
-		wb_session_send_error(r->s, &err);
-	}
-	r->client_gone = true;
-	ev->type = WB_INPUT_CANCEL;
-	return 0;
+	return refuse_input(r, ev, "only STDIN and SIGNAL frames may come during a RUN");
 }
 
 static void log_result(struct wb_session *s, const char *what, const struct run_req *r,

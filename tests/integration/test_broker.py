@@ -234,6 +234,27 @@ class BrokerTest(unittest.TestCase):
         stall.close()
         self.assertIsNone(self.broker.proc.poll())
 
+    def test_oversized_stdin_frame_refused(self):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(30)
+        s.connect(self.broker.socket)
+        s.sendall(HELLO)
+        self.assertEqual(read_frame(s)[0], 0x0001)
+        s.sendall(frame(0x0010, [(0x0010, b"shared-pw"), (0x0020, b"localhost"),
+                                 (0x0021, b"cat"), (0x0023, b"\x01"),
+                                 (0x0030, struct.pack(">I", int(self.port)))]))
+        s.sendall(frame(0x0011, [(0x0040, b"x" * 70000)]))
+        frames = []
+        while True:
+            fr = read_frame(s)
+            if fr is None:
+                break
+            frames.append(fr)
+        s.close()
+        self.assertEqual(frames[-1][0], 0x00FF)
+        self.assertIn(b"at most 65536", frames[-1][1])
+        self.assertEqual(self.run_as(self.users[0], "shared-pw", "echo fine").stdout, b"fine\n")
+
     def test_dead_host_does_not_block_others(self):
         """A host that accepts TCP and then says nothing holds only its own
         client; others run meanwhile."""
