@@ -50,7 +50,9 @@ class LocalGroup:
 
 
 class Broker:
-    def __init__(self, bed_env, host_section="", broker_extra=""):
+    def __init__(self, bed_env, host_section="", broker_extra="",
+                 transports="basic, certificate"):
+        self.transports = transports
         self.dir = tempfile.mkdtemp(prefix="winrm-broker-")
         os.chmod(self.dir, 0o755)
         self.bed_env = bed_env
@@ -77,9 +79,9 @@ class Broker:
     def write_config(self, host_section="", broker_extra=""):
         e = self.bed_env
         text = ("[broker]\nsocket = %s\nstate_dir = %s\nmaster_key = %s\nlog_level = debug\n%s\n"
-                "[host localhost]\nca_trust_path = %s\ntransport = basic, certificate\n%s\n"
+                "[host localhost]\nca_trust_path = %s\ntransport = %s\n%s\n"
                 % (self.socket, os.path.join(self.dir, "state"), self.key, broker_extra,
-                   e["WINRM_CA_CERT"], host_section))
+                   e["WINRM_CA_CERT"], self.transports, host_section))
         with open(self.config, "w") as f:
             f.write(text)
 
