@@ -9,6 +9,9 @@
 static const struct wb_auth_ops *const mechs[] = {
 	[WB_TRANSPORT_BASIC] = &wb_auth_basic,
 	[WB_TRANSPORT_CERTIFICATE] = &wb_auth_cert,
+	[WB_TRANSPORT_NTLM] = &wb_auth_ntlm,
+	[WB_TRANSPORT_KERBEROS] = &wb_auth_kerberos,
+	[WB_TRANSPORT_NEGOTIATE] = &wb_auth_negotiate,
 };
 
 const struct wb_auth_ops *wb_auth_mech(enum wb_transport transport)
@@ -62,18 +65,20 @@ int wb_auth_select(const struct wb_target *t, const struct wb_cred_meta *meta,
 		return wb_error_set(err, refusal.code, "%s", refusal.msg);
 	if (missing)
 		return wb_error_set(err, WB_E_UNSUPPORTED,
-				    "transport %s is not implemented yet (this broker has basic and "
-				    "certificate); choose one of those for %s", missing, t->host);
+				    "transport %s is not implemented yet (this broker has basic, "
+				    "certificate, ntlm, kerberos and negotiate); choose one of those "
+				    "for %s", missing, t->host);
 	return wb_error_set(err, WB_E_UNSUPPORTED,
 			    "no transport of the target (%s) can use credential '%s' of kind %s; "
-			    "basic needs a password credential over https, certificate a "
-			    "certificate credential over https", tried[0] ? tried : "none",
+			    "basic and ntlm need a password credential, kerberos and negotiate a "
+			    "password or keytab credential, certificate a certificate credential "
+			    "over https", tried[0] ? tried : "none",
 			    meta->name, kind_name(meta->kind));
 }
 
 int wb_auth_new(const struct wb_auth_ops *ops, const struct wb_target *t,
 		const struct wb_cred_meta *meta, const struct wb_secret *sec,
-		struct wb_auth **out, struct wb_error *err)
+		struct wb_tickets *tickets, struct wb_auth **out, struct wb_error *err)
 {
 	struct wb_auth *a;
 	int rc;
@@ -88,6 +93,7 @@ int wb_auth_new(const struct wb_auth_ops *ops, const struct wb_target *t,
 	a->target = t;
 	a->meta = meta;
 	a->sec = sec;
+	a->tickets = tickets;
 	rc = ops->start(a, err);
 	if (rc < 0) {
 		wb_auth_free(a);

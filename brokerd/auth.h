@@ -1,15 +1,16 @@
 /*
  * auth.h - how the broker proves who it is to a WinRM host: one interface,
- * one file per mechanism (auth_basic.c, auth_cert.c; later auth_ntlm.c,
- * auth_kerberos.c, auth_negotiate.c, auth_credssp.c), and the table that
- * picks a mechanism for a target and a credential (auth.c).
+ * one file per mechanism (auth_basic.c, auth_cert.c, auth_ntlm.c,
+ * auth_kerberos.c, auth_negotiate.c, the last three over auth_gss.c; later
+ * auth_credssp.c), and the table that picks a mechanism for a target and a
+ * credential (auth.c).
  *
  * A mechanism instance (struct wb_auth) belongs to exactly one HTTP
  * connection (http.c) for that connection's life, so a connection-bound
  * mechanism keeps its security context and sequence numbers in it. http.c
  * drives it and never knows how a mechanism works:
  *
- *   start()           once, when the connection is created.
+ *   start()           once, when the connection is created; no network I/O.
  *   next_token()      the handshake. Called first with status 0 and no
  *                     challenge. WB_AUTH_CONTINUE: http.c POSTs an empty body
  *                     with the Authorization line the mechanism wrote (none if
@@ -18,7 +19,9 @@
  *                     and WWW-Authenticate values. WB_AUTH_DONE: authenticated
  *                     (a single-leg mechanism answers DONE at once). Called
  *                     again with 401 when the host refuses a SOAP request:
- *                     CONTINUE starts a new handshake, an error ends it.
+ *                     CONTINUE starts a new handshake, an error ends it; and
+ *                     with status 0 again when the connection was lost: a
+ *                     connection-bound mechanism starts over.
  *   request_header()  the Authorization line for each SOAP request (Basic,
  *                     Certificate: every request); NULL for mechanisms whose
  *                     connection stays authenticated.
@@ -42,6 +45,8 @@
 #include "error.h"
 #include "target.h"
 
+struct wb_tickets;	/* krb5_tickets.h */
+
 enum { WB_AUTH_DONE = 0, WB_AUTH_CONTINUE = 1 };
 
 #define WB_AUTH_HEADER_MAX 65536	/* one Authorization line */
@@ -52,6 +57,7 @@ struct wb_auth {
 	const struct wb_target *target;
 	const struct wb_cred_meta *meta;
 	const struct wb_secret *sec;	/* borrowed; outlives the connection */
+	struct wb_tickets *tickets;	/* the broker's TGT cache; NULL: no Kerberos */
 
 	/* Set by the mechanism: */
 	bool encrypt;			/* SOAP bodies go through wrap/unwrap */
@@ -95,6 +101,9 @@ struct wb_auth_ops {
 
 extern const struct wb_auth_ops wb_auth_basic;
 extern const struct wb_auth_ops wb_auth_cert;
+extern const struct wb_auth_ops wb_auth_ntlm;
+extern const struct wb_auth_ops wb_auth_kerberos;
+extern const struct wb_auth_ops wb_auth_negotiate;
 
 /* The mechanism for a transport; NULL while it is not implemented. */
 const struct wb_auth_ops *wb_auth_mech(enum wb_transport transport);
@@ -108,10 +117,11 @@ int wb_auth_select(const struct wb_target *t, const struct wb_cred_meta *meta,
 		   const struct wb_secret *sec, const struct wb_auth_ops **out,
 		   struct wb_error *err);
 
-/* An instance for one connection: checks applies(), then start(). */
+/* An instance for one connection: checks applies(), then start().
+ * tickets (may be NULL) is borrowed, like the credential. */
 int wb_auth_new(const struct wb_auth_ops *ops, const struct wb_target *t,
 		const struct wb_cred_meta *meta, const struct wb_secret *sec,
-		struct wb_auth **out, struct wb_error *err);
+		struct wb_tickets *tickets, struct wb_auth **out, struct wb_error *err);
 void wb_auth_free(struct wb_auth *a);
 
 #endif

@@ -22,6 +22,7 @@
 
 struct wb_config;
 struct wb_store;
+struct wb_tickets;
 
 /* A config shared by sessions while main may swap in a new one (SIGHUP). */
 struct wb_config_ref {
@@ -50,6 +51,8 @@ struct wb_broker {
 
 	pthread_mutex_t store_lock;
 	struct wb_store *store;
+
+	struct wb_tickets *tickets;	/* Kerberos TGTs (krb5_tickets.h), thread-safe */
 };
 
 int wb_broker_init(struct wb_broker *b, struct wb_config *config, struct wb_store *store,

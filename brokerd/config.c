@@ -186,6 +186,10 @@ static void broker_defaults(struct wb_broker_settings *b)
 	b->max_operations_per_uid = 4;
 	b->idle_timeout_sec = 60;
 	b->log_level = LOG_INFO;
+	strcpy(b->policy_dir, "/etc/winrm-broker/policy.d");
+	strcpy(b->audit_file, "/var/log/winrm-broker/audit.log");
+	strcpy(b->transcript_dir, "/var/lib/winrm-broker/transcripts");
+	b->audit_builtin_redactions = true;
 }
 
 /* The per-request defaults live in wb_target_defaults; a section starts
@@ -243,6 +247,11 @@ static const struct key broker_keys[] = {
 	{ "max_operations_per_uid", K_UINT, B(max_operations_per_uid), 1, 4096 },
 	{ "idle_timeout_sec", K_UINT, B(idle_timeout_sec), 1, 86400 },
 	{ "log_level", K_LOGLEVEL, B(log_level), 0, 0 },
+	{ "policy_dir", K_ABSPATH, B(policy_dir), 0, 0 },
+	{ "audit_file", K_ABSPATH, B(audit_file), 0, 0 },
+	{ "transcript_dir", K_ABSPATH, B(transcript_dir), 0, 0 },
+	{ "audit_redact_file", K_ABSPATH_OR_EMPTY, B(audit_redact_file), 0, 0 },
+	{ "audit_builtin_redactions", K_BOOL, B(audit_builtin_redactions), 0, 0 },
 };
 
 static const struct key host_keys[] = {

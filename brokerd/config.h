@@ -34,6 +34,11 @@ struct wb_broker_settings {
 	unsigned max_operations_per_uid;
 	unsigned idle_timeout_sec;
 	int log_level;			/* syslog priority, LOG_ERR .. LOG_DEBUG */
+	char policy_dir[WB_PATH_MAX_LEN + 1];	/* policy.d: *.conf rules (docs/policy.md) */
+	char audit_file[WB_PATH_MAX_LEN + 1];	/* the hash-chained audit log (docs/audit.md) */
+	char transcript_dir[WB_PATH_MAX_LEN + 1];	/* full transcripts, for rules that ask */
+	char audit_redact_file[WB_PATH_MAX_LEN + 1];	/* extra redaction EREs; "" = none */
+	bool audit_builtin_redactions;	/* the built-in password patterns */
 };
 
 /* What `pin` can name: a request may not change a pinned value. */

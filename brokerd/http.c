@@ -14,6 +14,8 @@
 #include <openssl/x509.h>
 #include <sodium.h>
 
+#include "msgenc.h"
+
 #define SOAP_CT "application/soap+xml;charset=UTF-8"
 #define USER_AGENT "winrm-broker/0.1"
 #define MAX_SOCKS 4		/* curl may race two addresses while connecting */
@@ -395,18 +397,24 @@ static void finish_with(struct wb_http *h, int rc)
 static int reply_status(struct wb_http *h, long status)
 {
 	struct wb_auth *a = h->auth;
+	bool sealed = wb_msgenc_is_encrypted(h->content_type);
 	char text[200];
 	int rc;
 
-	if ((status == 200 || status == 500) && a->encrypt && h->resp.len &&
-	    strncasecmp(h->content_type, "multipart/", 10) == 0) {
+	/* On an encrypted session every SOAP answer (a fault too) is sealed: a
+	 * clear one is refused, never passed through. */
+	if ((status == 200 || status == 500) && a->encrypt && h->resp.len) {
+		if (!sealed)
+			return wb_error_set(&h->err, WB_E_REMOTE, "%s answered in clear text (%s) "
+					    "on an encrypted session; refused", h->url,
+					    h->content_type[0] ? h->content_type : "no type");
 		rc = a->ops->unwrap(a, h->content_type, h->resp.data, h->resp.len, &h->plain,
 				    &h->err);
 		if (rc < 0)
 			return rc;
-	} else if (status == 200 && a->encrypt && h->resp.len) {
-		return wb_error_set(&h->err, WB_E_REMOTE, "%s answered in clear text (%s) on an "
-				    "encrypted session; refused", h->url, h->content_type);
+	} else if ((status == 200 || status == 500) && sealed && h->resp.len) {
+		return wb_error_set(&h->err, WB_E_REMOTE, "%s sent an encrypted answer on a "
+				    "session without message encryption; refused", h->url);
 	} else {
 		h->plain.len = 0;
 		if (h->resp.len && wb_put(&h->plain, h->resp.data, h->resp.len) < 0)
@@ -417,11 +425,17 @@ static int reply_status(struct wb_http *h, long status)
 	case 200:
 		return 0;
 	case 500:
+		if (h->plain.len == 0 && !h->t->https && !a->encrypt && a->ops->wrap)
+			return wb_error_set(&h->err, WB_E_REMOTE, "%s answered HTTP 500 with no body: "
+					    "it refuses unencrypted messages over http "
+					    "(AllowUnencrypted=false, the Windows default); "
+					    "message_encryption=never needs AllowUnencrypted=true on "
+					    "the host: use message_encryption=auto, or https", h->url);
 		if (h->plain.len == 0)
 			return wb_error_set(&h->err, WB_E_REMOTE, "%s answered HTTP 500 with no body "
 					    "(Windows does so to a plaintext request over http: "
 					    "AllowUnencrypted=false)", h->url);
-		if (!strstr(h->content_type, "xml"))
+		if (!sealed && !strstr(h->content_type, "xml"))
 			return wb_error_set(&h->err, WB_E_REMOTE, "%s answered HTTP 500: %s",
 					    h->url, text);
 		return 0;
@@ -603,8 +617,9 @@ static int setup_easy(struct wb_http *h, struct wb_error *err)
 }
 
 int wb_http_open(const struct wb_target *t, const struct wb_auth_ops *mech,
-		 const struct wb_cred_meta *meta, const struct wb_secret *sec, size_t max_body,
-		 struct wb_http **out, struct wb_error *err)
+		 const struct wb_cred_meta *meta, const struct wb_secret *sec,
+		 struct wb_tickets *tickets, size_t max_body, struct wb_http **out,
+		 struct wb_error *err)
 {
 	struct wb_http *h;
 	int rc, i;
@@ -626,7 +641,7 @@ int wb_http_open(const struct wb_target *t, const struct wb_auth_ops *mech,
 		rc = wb_error_set(err, WB_E_INVALID, "target %s: URL too long", t->host);
 		goto fail;
 	}
-	rc = wb_auth_new(mech, t, meta, sec, &h->auth, err);
+	rc = wb_auth_new(mech, t, meta, sec, tickets, &h->auth, err);
 	if (rc < 0)
 		goto fail;
 	h->multi = curl_multi_init();

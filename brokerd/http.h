@@ -37,12 +37,14 @@ struct wb_http_reply {
 
 /*
  * A connection to t (not yet connected) authenticated by mech with this
- * credential, taking answers up to max_body bytes. The target and the
- * credential are borrowed and must outlive the connection.
+ * credential, taking answers up to max_body bytes. The target, the
+ * credential and tickets (the broker's Kerberos TGT cache, or NULL) are
+ * borrowed and must outlive the connection.
  */
 int wb_http_open(const struct wb_target *t, const struct wb_auth_ops *mech,
-		 const struct wb_cred_meta *meta, const struct wb_secret *sec, size_t max_body,
-		 struct wb_http **out, struct wb_error *err);
+		 const struct wb_cred_meta *meta, const struct wb_secret *sec,
+		 struct wb_tickets *tickets, size_t max_body, struct wb_http **out,
+		 struct wb_error *err);
 void wb_http_close(struct wb_http *h);
 
 /* Starts a POST of body (copied); timeout_ms bounds each HTTP exchange. */

@@ -27,6 +27,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "krb5_tickets.h"
 #include "listen.h"
 #include "log.h"
 #include "masterkey.h"
@@ -345,6 +346,7 @@ int main(int argc, char **argv)
 	struct daemon d = { .listen_fd = -1, .sig_fd = -1 };
 	struct wb_error err = { 0 };
 	struct wb_config *c = NULL;
+	struct wb_tickets *tickets = NULL;
 
 	harden();
 	if (parse_args(argc, argv, &d.args) < 0)
@@ -375,11 +377,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "winrm-brokerd: cannot initialize libcurl/libxml2\n");
 		return 1;
 	}
+	if (wb_tickets_new(&tickets, &err) < 0) {
+		fprintf(stderr, "winrm-brokerd: %s\n", err.msg);
+		return 1;
+	}
 	if (setup_signals(&d) < 0 || start(&d, &err) < 0) {
 		wb_log(LOG_ERR, "cannot start: %s", err.msg[0] ? err.msg : strerror(errno));
 		sd_notifyf(0, "STATUS=failed: %s", err.msg);
 		return 1;
 	}
+	d.broker.tickets = tickets;
 	sd_notify(0, "READY=1\nSTATUS=serving");
 	serve(&d);
 	shutdown_sessions(&d);
@@ -388,6 +395,7 @@ int main(int argc, char **argv)
 		wb_store_close(d.broker.store);
 		wb_broker_destroy(&d.broker);
 		wb_masterkey_free(d.key);
+		wb_tickets_free(tickets);
 	}
 	wb_log(LOG_NOTICE, "stopped");
 	return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "krb5_tickets.h"
 #include "log.h"
 #include "session_int.h"
 #include "store.h"
@@ -214,12 +215,25 @@ int wb_session_cred_add(struct wb_session *s, const struct wb_frame *f)
 		rc = wb_store_put(s->b->store, &m, sec, replace, &err);
 		pthread_mutex_unlock(&s->b->store_lock);
 		wb_secret_free(sec);
+		if (rc == 0 && s->b->tickets)	/* a replaced password: its TGT goes */
+			wb_tickets_forget(s->b->tickets, &m);
 	}
 	wb_log(rc == 0 ? LOG_INFO : LOG_NOTICE, "uid=%u pid=%d: add %s credential '%s' owner=%u: %s",
 	       (unsigned)s->peer.uid, (int)s->peer.pid,
 	       m.scope == WB_SCOPE_SHARED ? "shared" : "personal", m.name, (unsigned)m.owner,
 	       rc == 0 ? "ok" : err.msg);
 	return rc == 0 ? wb_session_send_ok(s) : wb_session_send_error(s, &err);
+}
+
+static void forget_tickets(struct wb_session *s, uint8_t scope, uid_t owner, const char *name)
+{
+	struct wb_cred_meta m;
+
+	memset(&m, 0, sizeof(m));
+	m.scope = scope;
+	m.owner = owner;
+	memcpy(m.name, name, strnlen(name, WB_CRED_NAME_MAX));
+	wb_tickets_forget(s->b->tickets, &m);
 }
 
 int wb_session_cred_rm(struct wb_session *s, const struct wb_frame *f)
@@ -237,6 +251,8 @@ int wb_session_cred_rm(struct wb_session *s, const struct wb_frame *f)
 		pthread_mutex_lock(&s->b->store_lock);
 		rc = wb_store_remove(s->b->store, scope, owner, name, &err);
 		pthread_mutex_unlock(&s->b->store_lock);
+		if (rc == 0 && s->b->tickets)
+			forget_tickets(s, scope, owner, name);
 	}
 	wb_log(rc == 0 ? LOG_INFO : LOG_NOTICE, "uid=%u pid=%d: remove credential '%s': %s",
 	       (unsigned)s->peer.uid, (int)s->peer.pid, name, rc == 0 ? "ok" : err.msg);

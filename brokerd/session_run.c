@@ -235,6 +235,7 @@ static int operate(struct wb_session *s, const struct wb_frame *f, bool run)
 			.next_input = next_input,
 			.wait_fds = { s->fd, s->b->cancel_fd },
 			.stdin_open = r.stdin_open,
+			.tickets = s->b->tickets,
 		};
 
 		rc = wb_session_find_cred(s, r.cred, r.scope, &meta, &sec, &err);

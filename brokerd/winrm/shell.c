@@ -66,6 +66,7 @@ static int open_run(struct run *r, const struct wb_target *t, const struct wb_cr
 		    const struct wb_secret *sec, const struct wb_io *io, bool two,
 		    struct wb_winrm_result *res, struct wb_error *err)
 {
+	struct wb_tickets *tickets = io ? io->tickets : NULL;
 	const struct wb_auth_ops *mech;
 	int rc;
 
@@ -83,9 +84,9 @@ static int open_run(struct run *r, const struct wb_target *t, const struct wb_cr
 		r->eof_seen = !io || !io->stdin_open;
 	}
 	if (rc == 0)
-		rc = wb_http_open(t, mech, meta, sec, WB_SOAP_MAX_ANSWER, &r->rx, err);
+		rc = wb_http_open(t, mech, meta, sec, tickets, WB_SOAP_MAX_ANSWER, &r->rx, err);
 	if (rc == 0 && two)
-		rc = wb_http_open(t, mech, meta, sec, WB_SOAP_MAX_ANSWER, &r->tx, err);
+		rc = wb_http_open(t, mech, meta, sec, tickets, WB_SOAP_MAX_ANSWER, &r->tx, err);
 	if (rc == 0)
 		r->req.to = wb_http_url(r->rx);
 	return rc;

@@ -21,6 +21,8 @@
 #include "error.h"
 #include "target.h"
 
+struct wb_tickets;
+
 enum wb_input_type {
 	WB_INPUT_NONE = 0,	/* nothing after all */
 	WB_INPUT_STDIN,		/* data (may be empty) and/or eof */
@@ -53,6 +55,9 @@ struct wb_io {
 	int wait_fds[2];
 	/* false: the command gets no stdin (End is sent at once). */
 	bool stdin_open;
+	/* The broker's Kerberos TGT cache (krb5_tickets.h), borrowed; NULL:
+	 * kerberos and negotiate-with-Kerberos are unavailable. */
+	struct wb_tickets *tickets;
 };
 
 struct wb_winrm_result {

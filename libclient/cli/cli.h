@@ -59,6 +59,8 @@ bool cli_gid(const char *s, uint32_t *gid);
 int cmd_run(const struct cli *cli, int argc, char **argv);
 int cmd_cred(const struct cli *cli, int argc, char **argv);
 int cmd_status(const struct cli *cli, int argc, char **argv);
+/* audit.c: reads the broker's audit file; links common/auditchain.c, not the library. */
+int cmd_audit(const struct cli *cli, int argc, char **argv);
 
 /* --- password.c: secrets in sodium_malloc'd memory; free with secret_free --- */
 #define SECRET_MAX 65536

@@ -18,6 +18,7 @@ static const char usage[] =
 	"  run         run a command on a host\n"
 	"  cred add    add a credential (cred rm, cred ls, cred test)\n"
 	"  status      show the broker's status\n"
+	"  audit       verify or show the broker's audit file (audit verify, audit show)\n"
 	"\n"
 	"options:\n"
 	"  --socket PATH   the broker's socket (default $WINRM_BROKER_SOCKET, else\n"
@@ -193,6 +194,8 @@ int main(int argc, char **argv)
 		return cmd_cred(&cli, argc, argv);
 	if (strcmp(cmd, "status") == 0)
 		return cmd_status(&cli, argc, argv);
+	if (strcmp(cmd, "audit") == 0)
+		return cmd_audit(&cli, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage, stdout);
 		return 0;

@@ -940,7 +940,8 @@ START_TEST(test_http_handshake_and_server_cert)
 
 	probe.next_token = probe_next_token;
 	https_target(WB_TRANSPORT_BASIC);
-	ck_assert_int_eq(wb_http_open(&target, &probe, &meta, s, WB_SOAP_MAX_ANSWER, &h, &err), 0);
+	ck_assert_int_eq(wb_http_open(&target, &probe, &meta, s, NULL, WB_SOAP_MAX_ANSWER, &h,
+				      &err), 0);
 	wb_writer_init(&env, 1 << 20, WB_PLAIN);
 	req.to = wb_http_url(h);
 	req.operation_timeout_sec = 5;
@@ -994,7 +995,7 @@ START_TEST(test_answer_size_cap)
 
 	https_target(WB_TRANSPORT_BASIC);
 	/* A CreateResponse is over 1 KB: a 200-byte cap refuses it. */
-	ck_assert_int_eq(wb_http_open(&target, &wb_auth_basic, &meta, s, 200, &h, &err), 0);
+	ck_assert_int_eq(wb_http_open(&target, &wb_auth_basic, &meta, s, NULL, 200, &h, &err), 0);
 	wb_writer_init(&env, 1 << 20, WB_PLAIN);
 	req.to = wb_http_url(h);
 	req.operation_timeout_sec = 5;
