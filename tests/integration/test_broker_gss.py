@@ -30,7 +30,8 @@ class BrokerGssTest(unittest.TestCase):
         # The broker finds the realm through its krb5.conf, as it would find
         # /etc/krb5.conf; nothing else of Kerberos comes from its environment.
         os.environ["KRB5_CONFIG"] = cls.env["KRB5_CONFIG"]
-        cls.broker = Broker(cls.env, host_section="allow_kerberos_delegation = yes\n",
+        cls.broker = Broker(cls.env, host_section="allow_kerberos_delegation = yes\n"
+                                                  "allow_disable_cbt = yes\n",
                             transports="kerberos, ntlm, negotiate, basic, certificate")
         cls.addClassCleanup(cls.broker.remove)
         cls.broker.start()
@@ -118,6 +119,34 @@ class BrokerGssTest(unittest.TestCase):
                     print("%-9s %-9s over %-5s: %s, %d auth(s), %d messages%s"
                           % (transport, cred, scheme, mech, len(auths), len(msgs),
                              ", all sealed" if scheme == "http" else ", channel bound"))
+
+    def test_https_without_cbt_and_in_strict_mode(self):
+        cases = (("kerberos", "krb", "kerberos"), ("ntlm", "ntlm", "ntlm"),
+                 ("negotiate", "krb", "kerberos"), ("negotiate", "ntlm-only", "ntlm"))
+        for transport, cred, mech in cases:
+            with self.subTest(transport=transport, cred=cred, cbt=False):
+                self.bed.new_events()
+                res = self.run_as(cred, transport, "https", "echo no-cbt", "-o", "send_cbt=false")
+                self.assertEqual((res.returncode, res.stdout), (0, b"no-cbt\n"), res.stderr)
+                auths = [e for e in self.this_run(self.bed.new_events()) if e["event"] == "auth"]
+                self.assertEqual({(a["mechanism"], a["cbt_seen"]) for a in auths}, {(mech, False)})
+        self.bed.set(strict_cbt=True)
+        try:
+            for transport, cred, mech in cases:
+                with self.subTest(transport=transport, cred=cred, strict=True):
+                    self.bed.new_events()
+                    res = self.run_as(cred, transport, "https", "echo strict")
+                    self.assertEqual((res.returncode, res.stdout), (0, b"strict\n"), res.stderr)
+                    auths = [e for e in self.this_run(self.bed.new_events())
+                             if e["event"] == "auth"]
+                    self.assertEqual({(a["mechanism"], a["cbt_seen"]) for a in auths},
+                                     {(mech, True)})
+                    res = self.run_as(cred, transport, "https", "echo refused",
+                                      "-o", "send_cbt=false")
+                    self.assertEqual(res.returncode, 255)
+                    self.assertIn(b"send_cbt", res.stderr)
+        finally:
+            self.bed.set(strict_cbt=False)
 
     def test_json_names_the_transport(self):
         res = self.run_as("ntlm", "ntlm", "http", "exit 0", "--json")
