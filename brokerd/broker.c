@@ -9,9 +9,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "policy.h"
 
-int wb_broker_init(struct wb_broker *b, struct wb_config *config, struct wb_store *store,
-		   struct wb_error *err)
+int wb_broker_init(struct wb_broker *b, struct wb_config *config, struct wb_policy *policy,
+		   struct wb_store *store, struct wb_error *err)
 {
 	memset(b, 0, sizeof(*b));
 	b->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -23,6 +24,7 @@ int wb_broker_init(struct wb_broker *b, struct wb_config *config, struct wb_stor
 		return wb_error_set(err, WB_E_INTERNAL, "out of memory");
 	}
 	b->cfg->config = config;
+	b->cfg->policy = policy;
 	b->cfg->refs = 1;	/* the broker's own reference */
 	b->store = store;
 	b->started = time(NULL);
@@ -62,17 +64,19 @@ void wb_broker_config_put(struct wb_broker *b, struct wb_config_ref *ref)
 	pthread_mutex_unlock(&b->lock);
 	if (last) {
 		wb_config_free(ref->config);
+		wb_policy_free(ref->policy);
 		free(ref);
 	}
 }
 
-int wb_broker_config_swap(struct wb_broker *b, struct wb_config *config)
+int wb_broker_config_swap(struct wb_broker *b, struct wb_config *config, struct wb_policy *policy)
 {
 	struct wb_config_ref *ref = calloc(1, sizeof(*ref)), *old;
 
 	if (!ref)
 		return -WB_E_INTERNAL;
 	ref->config = config;
+	ref->policy = policy;
 	ref->refs = 1;
 	pthread_mutex_lock(&b->lock);
 	old = b->cfg;
@@ -163,6 +167,18 @@ int wb_broker_op_enter(struct wb_broker *b, uid_t uid, struct wb_error *err)
 	}
 	pthread_mutex_unlock(&b->lock);
 	return rc;
+}
+
+unsigned wb_broker_uid_operations(struct wb_broker *b, uid_t uid)
+{
+	struct wb_uid_count *u;
+	unsigned n;
+
+	pthread_mutex_lock(&b->lock);
+	u = uid_slot(b, uid);
+	n = u ? u->operations : 0;
+	pthread_mutex_unlock(&b->lock);
+	return n;
 }
 
 void wb_broker_op_leave(struct wb_broker *b, uid_t uid)

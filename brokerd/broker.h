@@ -20,13 +20,17 @@
 #include "error.h"
 #include "peer.h"
 
+struct wb_audit;
 struct wb_config;
+struct wb_policy;
 struct wb_store;
 struct wb_tickets;
 
-/* A config shared by sessions while main may swap in a new one (SIGHUP). */
+/* The config and the policy, shared by sessions while main may swap in a
+ * new pair (SIGHUP): both are loaded, then swapped together. */
 struct wb_config_ref {
 	struct wb_config *config;
+	struct wb_policy *policy;
 	unsigned refs;
 };
 
@@ -51,21 +55,24 @@ struct wb_broker {
 
 	pthread_mutex_t store_lock;
 	struct wb_store *store;
+	struct wb_audit *audit;		/* thread-safe itself */
 
 	struct wb_tickets *tickets;	/* Kerberos TGTs (krb5_tickets.h), thread-safe */
 };
 
-int wb_broker_init(struct wb_broker *b, struct wb_config *config, struct wb_store *store,
-		   struct wb_error *err);
+int wb_broker_init(struct wb_broker *b, struct wb_config *config, struct wb_policy *policy,
+		   struct wb_store *store, struct wb_error *err);
 void wb_broker_destroy(struct wb_broker *b);
 
 /* Takes a reference to the current config; put it back when done. */
 struct wb_config_ref *wb_broker_config_get(struct wb_broker *b);
 void wb_broker_config_put(struct wb_broker *b, struct wb_config_ref *ref);
-/* Installs a new config (SIGHUP); the old one is freed by its last user. */
-int wb_broker_config_swap(struct wb_broker *b, struct wb_config *config);
+/* Installs a new config and policy (SIGHUP); the old pair is freed by its
+ * last user. */
+int wb_broker_config_swap(struct wb_broker *b, struct wb_config *config, struct wb_policy *policy);
 
 /* Limits: each returns -WB_E_LIMIT with a message naming the limit. */
+unsigned wb_broker_uid_operations(struct wb_broker *b, uid_t uid);
 int wb_broker_conn_enter(struct wb_broker *b, const struct wb_peer *p, struct wb_error *err);
 void wb_broker_conn_leave(struct wb_broker *b, uid_t uid);
 int wb_broker_op_enter(struct wb_broker *b, uid_t uid, struct wb_error *err);

@@ -25,12 +25,14 @@
 #include <sodium.h>
 #include <systemd/sd-daemon.h>
 
+#include "audit.h"
 #include "broker.h"
 #include "config.h"
 #include "krb5_tickets.h"
 #include "listen.h"
 #include "log.h"
 #include "masterkey.h"
+#include "policy.h"
 #include "session.h"
 #include "store.h"
 #include "winrm/shell.h"
@@ -160,6 +162,87 @@ static int load_config(const struct args *a, struct wb_config **out, struct wb_e
 	return rc;
 }
 
+static void print_policy_error(void *ctx, const struct wb_error *e)
+{
+	unsigned *printed = ctx;
+
+	fprintf(stderr, "%s\n", e->msg);
+	(*printed)++;
+}
+
+static void log_policy_error(void *ctx, const struct wb_error *e)
+{
+	(void)ctx;
+	wb_log(LOG_ERR, "%s", e->msg);
+}
+
+/* The config and the policy it names, both or neither. */
+static int load_all(const struct args *a, wb_policy_report_fn *report, void *ctx,
+		    struct wb_config **config, struct wb_policy **policy, struct wb_error *err)
+{
+	int rc = load_config(a, config, err);
+
+	if (rc < 0)
+		return rc;
+	rc = wb_policy_load_dir(wb_config_broker(*config)->policy_dir, policy, err, report, ctx);
+	if (rc < 0) {
+		wb_config_free(*config);
+		*config = NULL;
+		*policy = NULL;
+	}
+	return rc;
+}
+
+/* Extra redaction patterns: one POSIX ERE a line; blank lines and '#'
+ * comments skipped. */
+static int read_patterns(const char *path, char ***out, size_t *n, struct wb_error *err)
+{
+	char line[4096];
+	FILE *f;
+
+	*out = NULL;
+	*n = 0;
+	if (!path[0])
+		return 0;
+	f = fopen(path, "re");
+	if (!f)
+		return wb_error_set(err, WB_E_CONFIG, "audit_redact_file %s: %s", path,
+				    strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char **p;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0] || line[0] == '#')
+			continue;
+		p = reallocarray(*out, *n + 1, sizeof(char *));
+		if (!p || !(p[*n] = strdup(line))) {
+			free(p ? p : *out);
+			fclose(f);
+			return wb_error_set(err, WB_E_INTERNAL, "out of memory");
+		}
+		*out = p;
+		(*n)++;
+	}
+	fclose(f);
+	return 0;
+}
+
+static int open_audit(const struct wb_broker_settings *bs, struct wb_audit **audit,
+		      struct wb_error *err)
+{
+	char **patterns;
+	size_t i, n;
+	int rc = read_patterns(bs->audit_redact_file, &patterns, &n, err);
+
+	if (rc == 0)
+		rc = wb_audit_open(bs->audit_file, bs->transcript_dir, (const char *const *)patterns,
+				   n, bs->audit_builtin_redactions, audit, err);
+	for (i = 0; i < n; i++)
+		free(patterns[i]);
+	free(patterns);
+	return rc;
+}
+
 static int log_problem(const char *msg, void *ctx)
 {
 	(void)ctx;
@@ -193,6 +276,8 @@ static int setup_signals(struct daemon *d)
 	sigset_t set;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit on the audit file must refuse operations, not kill us. */
+	signal(SIGXFSZ, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -255,15 +340,21 @@ static void reload(struct daemon *d)
 {
 	struct wb_error err = { 0 };
 	struct wb_config *c = NULL;
+	struct wb_policy *p = NULL;
 
 	sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
-	if (load_config(&d->args, &c, &err) < 0) {
-		wb_log(LOG_ERR, "reload failed, keeping the running configuration: %s", err.msg);
+	if (load_all(&d->args, log_policy_error, NULL, &c, &p, &err) < 0) {
+		wb_log(LOG_ERR, "reload failed, keeping the running configuration and policy: %s",
+		       err.msg);
 	} else {
 		wb_log_set_level(wb_config_broker(c)->log_level);
-		wb_broker_config_swap(&d->broker, c);
-		wb_log(LOG_NOTICE, "configuration reloaded from %s", d->args.config);
+		wb_broker_config_swap(&d->broker, c, p);
+		wb_log(LOG_NOTICE, "configuration reloaded from %s, policy from %s (%zu rules)",
+		       d->args.config, wb_config_broker(c)->policy_dir, wb_policy_rule_count(p));
 	}
+	/* Rotation: a moved audit file is reopened (and its chain continued). */
+	if (wb_audit_reopen(d->broker.audit, &err) < 0)
+		wb_log(LOG_ERR, "audit: %s", err.msg);
 	sd_notify(0, "READY=1\nSTATUS=serving");
 }
 
@@ -316,26 +407,33 @@ static void shutdown_sessions(struct daemon *d)
 static int start(struct daemon *d, struct wb_error *err)
 {
 	struct wb_config *config = NULL;
+	struct wb_policy *policy = NULL;
 	struct wb_store *store = NULL;
+	struct wb_audit *audit = NULL;
 	const struct wb_broker_settings *bs;
 	bool activated;
 	int rc;
 
-	rc = load_config(&d->args, &config, err);
+	rc = load_all(&d->args, log_policy_error, NULL, &config, &policy, err);
 	if (rc < 0)
 		return rc;
 	bs = wb_config_broker(config);
 	wb_log_set_level(bs->log_level);
-	rc = open_store(d, bs, &store, err);
+	rc = open_audit(bs, &audit, err);
 	if (rc == 0)
-		rc = wb_broker_init(&d->broker, config, store, err);
+		rc = open_store(d, bs, &store, err);
+	if (rc == 0)
+		rc = wb_broker_init(&d->broker, config, policy, store, err);
 	if (rc == 0)
 		rc = wb_listen(bs->socket, &d->listen_fd, &activated, err);
 	if (rc < 0) {
 		wb_config_free(config);
+		wb_policy_free(policy);
 		wb_store_close(store);
+		wb_audit_close(audit);
 		return rc;
 	}
+	d->broker.audit = audit;
 	wb_log(LOG_NOTICE, "winrm-brokerd %s listening on %s%s", WB_VERSION,
 	       activated ? "the socket from systemd" : bs->socket, "");
 	return 0;
@@ -346,6 +444,7 @@ int main(int argc, char **argv)
 	struct daemon d = { .listen_fd = -1, .sig_fd = -1 };
 	struct wb_error err = { 0 };
 	struct wb_config *c = NULL;
+	struct wb_policy *p = NULL;
 	struct wb_tickets *tickets = NULL;
 
 	harden();
@@ -364,12 +463,18 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (d.args.check_config) {
-		if (load_config(&d.args, &c, &err) < 0) {
-			fprintf(stderr, "%s\n", err.msg);
+		unsigned printed = 0;
+
+		if (load_all(&d.args, print_policy_error, &printed, &c, &p, &err) < 0) {
+			/* Policy file errors were printed one by one as they came. */
+			if (printed == 0)
+				fprintf(stderr, "%s\n", err.msg);
 			return 1;
 		}
+		printf("%s: ok\n%s: ok (%zu rules)\n", d.args.config,
+		       wb_config_broker(c)->policy_dir, wb_policy_rule_count(p));
 		wb_config_free(c);
-		printf("%s: ok\n", d.args.config);
+		wb_policy_free(p);
 		return 0;
 	}
 	/* Global library state (curl, libxml2), once, before any thread. */
@@ -396,6 +501,7 @@ int main(int argc, char **argv)
 		wb_broker_destroy(&d.broker);
 		wb_masterkey_free(d.key);
 		wb_tickets_free(tickets);
+		wb_audit_close(d.broker.audit);
 	}
 	wb_log(LOG_NOTICE, "stopped");
 	return 0;

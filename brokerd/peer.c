@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -50,6 +52,27 @@ int wb_peer_identify(int fd, struct wb_peer *p, struct wb_error *err)
 	p->pid = uc.pid;
 	lookup_groups(p);
 	lookup_exe(p);
+	return 0;
+}
+
+int wb_peer_from_user(const char *name, struct wb_peer *p, struct wb_error *err)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096], *end;
+	unsigned long uid;
+
+	memset(p, 0, sizeof(*p));
+	errno = 0;
+	uid = strtoul(name, &end, 10);
+	if (*name && !*end && errno == 0 && uid < UINT32_MAX)
+		getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res);
+	else
+		getpwnam_r(name, &pw, buf, sizeof(buf), &res);
+	if (!res)
+		return wb_error_set(err, WB_E_INVALID, "no local user '%s'", name);
+	p->uid = pw.pw_uid;
+	p->gid = pw.pw_gid;
+	lookup_groups(p);
 	return 0;
 }
 

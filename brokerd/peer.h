@@ -27,6 +27,9 @@ struct wb_peer {
 };
 
 int wb_peer_identify(int fd, struct wb_peer *p, struct wb_error *err);
+/* The identity of a local user by name or numeric uid, as if it had
+ * connected (no pid, no exe): for `policy check --user`. */
+int wb_peer_from_user(const char *name, struct wb_peer *p, struct wb_error *err);
 bool wb_peer_in_group(const struct wb_peer *p, gid_t gid);
 
 #endif

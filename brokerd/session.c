@@ -177,7 +177,7 @@ static int count_visible(const struct wb_cred_meta *m, void *ctx)
 	struct visible_count *c = ctx;
 
 	if (c->admin || (m->scope == WB_SCOPE_PERSONAL && m->owner == c->s->peer.uid) ||
-	    (m->scope == WB_SCOPE_SHARED && wb_session_may_use_shared(c->s, m)))
+	    (m->scope == WB_SCOPE_SHARED && wb_session_may_use_shared(&c->s->peer, m)))
 		c->n++;
 	return 0;
 }
@@ -224,6 +224,8 @@ static int dispatch(struct wb_session *s, const struct wb_frame *f)
 		return wb_session_cred_list(s, f);
 	case WB_MSG_STATUS:
 		return status(s);
+	case WB_MSG_POLICY_CHECK:
+		return wb_session_policy_check(s, f);
 	case WB_MSG_STDIN:
 	case WB_MSG_SIGNAL:
 		/* Sent while the run ended: they crossed the EXIT on the wire. */

@@ -14,47 +14,49 @@
 #include "session_int.h"
 #include "store.h"
 
-bool wb_session_may_use_shared(struct wb_session *s, const struct wb_cred_meta *m)
+bool wb_session_may_use_shared(const struct wb_peer *who, const struct wb_cred_meta *m)
 {
 	size_t i;
 
-	if (s->peer.uid == 0)
+	if (who->uid == 0 || (m->n_allow_uids == 0 && m->n_allow_gids == 0))
 		return true;
 	for (i = 0; i < m->n_allow_uids; i++)
-		if (m->allow_uids[i] == s->peer.uid)
+		if (m->allow_uids[i] == who->uid)
 			return true;
 	for (i = 0; i < m->n_allow_gids; i++)
-		if (wb_peer_in_group(&s->peer, m->allow_gids[i]))
+		if (wb_peer_in_group(who, m->allow_gids[i]))
 			return true;
 	return false;
 }
 
-int wb_session_find_cred(struct wb_session *s, const char *name, uint8_t scope,
-			 struct wb_cred_meta *meta, struct wb_secret **secret,
+int wb_session_find_cred(struct wb_session *s, const struct wb_peer *who, const char *name,
+			 uint8_t scope, struct wb_cred_meta *meta, struct wb_secret **secret,
 			 struct wb_error *err)
 {
 	int rc = -WB_E_NOCRED;
 
 	pthread_mutex_lock(&s->b->store_lock);
 	if (scope != WB_SCOPE_SHARED)
-		rc = wb_store_get(s->b->store, WB_SCOPE_PERSONAL, s->peer.uid, name, meta, secret,
+		rc = wb_store_get(s->b->store, WB_SCOPE_PERSONAL, who->uid, name, meta, secret,
 				  err);
 	if (rc == -WB_E_NOCRED && scope != WB_SCOPE_PERSONAL) {
 		rc = wb_store_get(s->b->store, WB_SCOPE_SHARED, 0, name, meta, secret, err);
-		if (rc == 0 && !wb_session_may_use_shared(s, meta)) {
-			wb_secret_free(*secret);
-			*secret = NULL;
+		if (rc == 0 && !wb_session_may_use_shared(who, meta)) {
+			if (secret) {
+				wb_secret_free(*secret);
+				*secret = NULL;
+			}
 			rc = wb_error_set(err, WB_E_DENIED,
 					  "shared credential '%s' is not available to uid %u "
 					  "(not in its allowed users or groups)",
-					  name, (unsigned)s->peer.uid);
+					  name, (unsigned)who->uid);
 		}
 	}
 	pthread_mutex_unlock(&s->b->store_lock);
 	if (rc == -WB_E_NOCRED)
 		wb_error_set(err, WB_E_NOCRED,
 			     "no credential '%s' for uid %u (personal%s)", name,
-			     (unsigned)s->peer.uid, scope == WB_SCOPE_PERSONAL ? "" : " or shared");
+			     (unsigned)who->uid, scope == WB_SCOPE_PERSONAL ? "" : " or shared");
 	return rc;
 }
 
@@ -295,7 +297,7 @@ static int collect(const struct wb_cred_meta *m, void *ctx)
 	bool visible = c->s->peer.uid == 0 ||
 		       (m->scope == WB_SCOPE_PERSONAL && m->owner == c->s->peer.uid) ||
 		       (m->scope == WB_SCOPE_SHARED &&
-			(c->admin || wb_session_may_use_shared(c->s, m)));
+			(c->admin || wb_session_may_use_shared(&c->s->peer, m)));
 
 	if (!visible)
 		return 0;

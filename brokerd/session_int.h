@@ -15,6 +15,9 @@
 #include "error.h"
 #include "peer.h"
 #include "proto.h"
+#include "target.h"
+
+struct wb_policy_decision;
 
 struct wb_session {
 	struct wb_broker *b;
@@ -36,19 +39,47 @@ int wb_session_send_ok(struct wb_session *s);
 int wb_session_send_error(struct wb_session *s, const struct wb_error *err);
 
 bool wb_session_is_admin(struct wb_session *s);
-/* Whether the caller may use a shared credential with this metadata. */
-bool wb_session_may_use_shared(struct wb_session *s, const struct wb_cred_meta *m);
+/* Whether who is admitted by a shared credential's allow list (an empty
+ * list admits everyone: the policy decides). */
+bool wb_session_may_use_shared(const struct wb_peer *who, const struct wb_cred_meta *m);
 
-/* Finds the credential a RUN / CRED_TEST names: the caller's personal one
- * first, then a shared one it may use (scope 0 = either). */
-int wb_session_find_cred(struct wb_session *s, const char *name, uint8_t scope,
-			 struct wb_cred_meta *meta, struct wb_secret **secret,
+/* Finds the credential a request names for `who`: its personal one first,
+ * then a shared one (scope 0 = either). A shared credential with a
+ * non-empty allow list must list who; the policy decides the rest.
+ * secret NULL: metadata only, nothing is unsealed. */
+int wb_session_find_cred(struct wb_session *s, const struct wb_peer *who, const char *name,
+			 uint8_t scope, struct wb_cred_meta *meta, struct wb_secret **secret,
 			 struct wb_error *err);
+
+/* A RUN, CRED_TEST or POLICY_CHECK request, parsed and its target resolved. */
+struct wb_run_req {
+	char cred[WB_CRED_NAME_MAX + 1];
+	uint8_t scope;
+	char host[WB_HOST_MAX + 3];	/* as sent; room for [brackets] */
+	char *command;
+	char **args;
+	size_t n_args;
+	char *command_line;		/* command and args joined for the policy and audit */
+	bool stdin_open;
+	struct wb_target target;
+};
+
+int wb_session_parse_req(struct wb_session *s, const struct wb_frame *f, bool with_command,
+			 struct wb_run_req *r, struct wb_error *err);
+void wb_session_req_free(struct wb_run_req *r);
+
+/* The policy's decision on `who` using meta on t for command_line (NULL:
+ * a credential test); < 0 only for a malformed request (d says why). */
+int wb_session_decide(struct wb_session *s, const struct wb_peer *who,
+		      const struct wb_cred_meta *meta, const struct wb_target *t,
+		      const char *command_line, struct wb_policy_decision *d);
+void wb_session_apply_transports(struct wb_target *t, const struct wb_policy_decision *d);
 
 int wb_session_run(struct wb_session *s, const struct wb_frame *f);
 int wb_session_cred_test(struct wb_session *s, const struct wb_frame *f);
 int wb_session_cred_add(struct wb_session *s, const struct wb_frame *f);
 int wb_session_cred_rm(struct wb_session *s, const struct wb_frame *f);
 int wb_session_cred_list(struct wb_session *s, const struct wb_frame *f);
+int wb_session_policy_check(struct wb_session *s, const struct wb_frame *f);
 
 #endif

@@ -1,14 +1,22 @@
 /* session_run.c - RUN and CRED_TEST: the request becomes a resolved
- * target and an unsealed credential, the engine runs, and stdin, signals
- * and output are relayed between the client socket and the engine. */
+ * target; the policy decides and the audit records it before the
+ * credential is unsealed; the engine runs, and stdin, signals and output
+ * are relayed between the client socket and the engine; the outcome is
+ * audited. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "audit.h"
 #include "config.h"
 #include "log.h"
 #include "options.h"
+#include "policy.h"
 #include "session_int.h"
 #include "target.h"
 #include "winrm/shell.h"
@@ -16,18 +24,7 @@
 #define ARGS_MAX 1000
 #define COMMAND_MAX 32768
 
-struct run_req {
-	char cred[WB_CRED_NAME_MAX + 1];
-	uint8_t scope;
-	char host[WB_HOST_MAX + 3];	/* room for [brackets] */
-	char *command;
-	char **args;
-	size_t n_args;
-	bool stdin_open;
-	struct wb_target target;
-};
-
-static void run_req_free(struct run_req *r)
+void wb_session_req_free(struct wb_run_req *r)
 {
 	size_t i;
 
@@ -35,6 +32,8 @@ static void run_req_free(struct run_req *r)
 	for (i = 0; i < r->n_args; i++)
 		free(r->args[i]);
 	free(r->args);
+	free(r->command_line);
+	memset(r, 0, sizeof(*r));
 }
 
 static int dup_attr(const struct wb_frame *f, uint16_t tag, size_t nth, size_t max, char **out)
@@ -51,8 +50,8 @@ static int dup_attr(const struct wb_frame *f, uint16_t tag, size_t nth, size_t m
 }
 
 /* CRED, SCOPE, HOST and the target options; for RUN also the command. */
-static int parse_req(struct wb_session *s, const struct wb_frame *f, bool with_command,
-		     struct run_req *r, struct wb_error *err)
+int wb_session_parse_req(struct wb_session *s, const struct wb_frame *f, bool with_command,
+			 struct wb_run_req *r, struct wb_error *err)
 {
 	struct wb_request_options opts;
 	struct wb_config_ref *ref;
@@ -83,6 +82,10 @@ static int parse_req(struct wb_session *s, const struct wb_frame *f, bool with_c
 				return wb_error_set(err, WB_E_INVALID, "argument %zu is not text", i + 1);
 		wb_attr_u8(f, WB_A_STDIN_OPEN, &open);
 		r->stdin_open = open == 1;
+		r->command_line = wb_policy_command_join(r->command, (const char *const *)r->args,
+							 r->n_args);
+		if (!r->command_line)
+			return wb_error_set(err, WB_E_INTERNAL, "out of memory");
 	}
 	rc = wb_options_from_frame(f, &opts, err);
 	if (rc < 0)
@@ -98,14 +101,38 @@ static int parse_req(struct wb_session *s, const struct wb_frame *f, bool with_c
 struct relay {
 	struct wb_session *s;
 	bool client_gone;
+	int timer_fd;			/* max_runtime_sec, or -1 */
+	bool timed_out;
+	uint64_t bytes[3];		/* stdin, stdout, stderr */
+	struct wb_audit_transcript *transcript;
+	bool transcript_failed;
 	uint8_t stdin_buf[WB_STDIN_CHUNK];
 };
+
+/* The bytes of one stream, to the transcript when the rule asks for one;
+ * a transcript that cannot be written stops the operation. */
+static int record(struct relay *r, enum wb_audit_stream stream, const uint8_t *p, size_t n)
+{
+	struct wb_error err;
+
+	r->bytes[stream] += n;
+	if (!r->transcript || !n)
+		return 0;
+	if (wb_audit_transcript_write(r->transcript, stream, p, n, &err) < 0) {
+		wb_log(LOG_ERR, "transcript: %s; cancelling the operation", err.msg);
+		r->transcript_failed = true;
+		return -1;
+	}
+	return 0;
+}
 
 static int on_output(void *ctx, int stream, const uint8_t *p, size_t n)
 {
 	struct relay *r = ctx;
 	struct wb_session *s = r->s;
 
+	if (record(r, stream == 2 ? WB_AUDIT_STDERR : WB_AUDIT_STDOUT, p, n) < 0)
+		return -1;
 	while (n > 0) {
 		size_t chunk = n < WB_STDIN_CHUNK ? n : WB_STDIN_CHUNK;
 
@@ -145,6 +172,15 @@ static int next_input(void *ctx, struct wb_input *ev)
 	int rc;
 
 	memset(ev, 0, sizeof(*ev));
+	if (r->timer_fd >= 0 && !r->timed_out && read(r->timer_fd, &(uint64_t){ 0 }, 8) == 8) {
+		r->timed_out = true;	/* max_runtime_sec: terminate the command */
+		ev->type = WB_INPUT_TERMINATE;
+		return 0;
+	}
+	if (r->transcript_failed) {
+		ev->type = WB_INPUT_CANCEL;
+		return 0;
+	}
 	rc = wb_session_read(r->s, 0, &f);
 	if (rc == -ETIMEDOUT) {
 		ev->type = WB_INPUT_NONE;
@@ -163,6 +199,10 @@ static int next_input(void *ctx, struct wb_input *ev)
 		if (wb_attr_find(&f, WB_A_DATA, 0, &v, &len) == 0 && len > sizeof(r->stdin_buf))
 			return refuse_input(r, ev, "a STDIN frame carries at most 65536 bytes");
 		if (len > 0 && v) {
+			if (record(r, WB_AUDIT_STDIN, v, len) < 0) {
+				ev->type = WB_INPUT_CANCEL;
+				return 0;
+			}
 			memcpy(r->stdin_buf, v, len);
 			ev->type = WB_INPUT_STDIN;
 			ev->data = r->stdin_buf;
@@ -182,19 +222,6 @@ static int next_input(void *ctx, struct wb_input *ev)
 	return refuse_input(r, ev, "only STDIN and SIGNAL frames may come during a RUN");
 }
 
-static void log_result(struct wb_session *s, const char *what, const struct run_req *r,
-		       const struct wb_error *err, int rc, int exit_code, double secs)
-{
-	if (rc == 0)
-		wb_log(LOG_INFO, "uid=%u pid=%d: %s cred=%s host=%s: exit %d in %.1f s",
-		       (unsigned)s->peer.uid, (int)s->peer.pid, what, r->cred, r->target.host,
-		       exit_code, secs);
-	else
-		wb_log(LOG_NOTICE, "uid=%u pid=%d: %s cred=%s host=%s: %s error: %s",
-		       (unsigned)s->peer.uid, (int)s->peer.pid, what, r->cred, r->host,
-		       wb_errcode_name(err->code), err->msg);
-}
-
 static double since(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -212,49 +239,253 @@ static int send_exit(struct wb_session *s, int exit_code, const char *transport)
 	return wb_session_send(s);
 }
 
-/* RUN and CRED_TEST share everything but the engine call. */
-static int operate(struct wb_session *s, const struct wb_frame *f, bool run)
+/* What protects the messages: TLS, the mechanism's sealing, both or none. */
+static const char *encryption_of(const struct wb_target *t, enum wb_transport tr)
 {
-	struct relay relay = { .s = s };
-	struct wb_error err = { 0 };
-	struct wb_secret *sec = NULL;
+	bool gss = tr == WB_TRANSPORT_NTLM || tr == WB_TRANSPORT_KERBEROS ||
+		   tr == WB_TRANSPORT_NEGOTIATE || tr == WB_TRANSPORT_CREDSSP;
+	bool sealed = gss && (t->message_encryption == WB_MSGENC_ALWAYS ||
+			      (!t->https && t->message_encryption == WB_MSGENC_AUTO));
+
+	if (t->https)
+		return sealed ? "tls+message" : "tls";
+	return sealed ? "message" : "none";
+}
+
+/* One operation from decision to outcome. */
+struct op {
+	struct wb_session *s;
+	const struct wb_frame *f;
+	bool run;
+	struct wb_run_req r;
 	struct wb_cred_meta meta;
-	struct wb_winrm_result res = { 0 };
+	struct wb_policy_decision d;
+	struct wb_audit_login login;
+	char op_id[WB_AUDIT_OP_ID_LEN + 1];
+	struct relay relay;
+	struct wb_winrm_result res;
 	struct timespec t0;
-	struct run_req r;
+};
+
+static void audit_event(const struct op *o, struct wb_audit_event *ev)
+{
+	const struct wb_peer *p = &o->s->peer;
+	const struct wb_target *t = &o->r.target;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->op_id = o->op_id;
+	ev->operation = o->run ? "run" : "cred-test";
+	ev->uid = p->uid;
+	ev->user = p->user;
+	ev->pid = p->pid;
+	ev->exe = p->exe;
+	ev->login = &o->login;
+	ev->cred = o->r.cred;
+	ev->host = t->host[0] ? t->host : o->r.host;
+	ev->port = t->port;
+	ev->command = o->r.command_line;
+	ev->allowed = o->d.allow;
+	ev->rule = o->d.rule;
+	ev->reason = o->d.reason;
+	ev->delegation = t->kerberos_delegation;
+	if (t->n_transports)
+		ev->transport = wb_transport_name(o->res.transport ? o->res.transport :
+						  t->transports[0]);
+}
+
+/* Decides, and records the decision; < 0 with err set means refuse. A
+ * decision that cannot be recorded is a refusal too (fail closed). */
+static int decide(struct op *o, struct wb_error *err)
+{
+	struct wb_session *s = o->s;
+	struct wb_audit_event ev;
 	int rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = parse_req(s, f, run, &r, &err);
+	rc = wb_session_parse_req(s, o->f, o->run, &o->r, err);
 	if (rc == 0)
-		rc = wb_broker_op_enter(s->b, s->peer.uid, &err);
+		rc = wb_session_find_cred(s, &s->peer, o->r.cred, o->r.scope, &o->meta, NULL, err);
+	if (rc == 0 && wb_session_decide(s, &s->peer, &o->meta, &o->r.target, o->r.command_line,
+					 &o->d) < 0)
+		rc = wb_error_set(err, WB_E_INVALID, "%s", o->d.reason);
+	if (rc == 0 && !o->d.allow)
+		rc = wb_error_set(err, WB_E_DENIED, "denied by %s: %s", o->d.rule, o->d.reason);
+	if (rc < 0 && o->d.rule[0] == '\0') {
+		/* Refused before the policy could look (no such credential, bad
+		 * options): recorded as a denial all the same. */
+		o->d.allow = false;
+		snprintf(o->d.rule, sizeof(o->d.rule), "request");
+		snprintf(o->d.reason, sizeof(o->d.reason), "%s", err->msg);
+	}
+	audit_event(o, &ev);
+	if (wb_audit_decision(s->b->audit, &ev, rc < 0 ? NULL : err) < 0 && rc == 0)
+		rc = wb_error_prefix(err, "operation refused: the audit record cannot be written");
+	return rc;
+}
+
+/* The policy's own concurrency limit, on top of the broker's per-uid one. */
+static int enter_limits(struct op *o, struct wb_error *err)
+{
+	struct wb_session *s = o->s;
+	int rc = wb_broker_op_enter(s->b, s->peer.uid, err);
+
+	if (rc == 0 && o->d.max_concurrent &&
+	    wb_broker_uid_operations(s->b, s->peer.uid) > o->d.max_concurrent) {
+		wb_broker_op_leave(s->b, s->peer.uid);
+		rc = wb_error_set(err, WB_E_LIMIT, "uid %u already runs %u operation(s): "
+				  "max_concurrent=%u of %s", (unsigned)s->peer.uid,
+				  o->d.max_concurrent, o->d.max_concurrent, o->d.rule);
+	}
+	return rc;
+}
+
+/* The fd the engine watches for cancellation: the broker's shutdown
+ * eventfd, or, under max_runtime_sec, an epoll set of it and a timer. */
+static int cancel_watch(struct op *o, int *ep)
+{
+	struct epoll_event e = { .events = EPOLLIN };
+	struct itimerspec its = { .it_value = { .tv_sec = o->d.max_runtime_sec } };
+	int cancel = o->s->b->cancel_fd;
+
+	*ep = -1;
+	o->relay.timer_fd = -1;
+	if (!o->d.max_runtime_sec)
+		return cancel;
+	o->relay.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	*ep = epoll_create1(EPOLL_CLOEXEC);
+	if (o->relay.timer_fd < 0 || *ep < 0 ||
+	    timerfd_settime(o->relay.timer_fd, 0, &its, NULL) < 0 ||
+	    epoll_ctl(*ep, EPOLL_CTL_ADD, o->relay.timer_fd, &e) < 0 ||
+	    epoll_ctl(*ep, EPOLL_CTL_ADD, cancel, &e) < 0)
+		return -1;
+	return *ep;
+}
+
+/* Unseal, run (or test), relay. */
+static int execute(struct op *o, struct wb_error *err)
+{
+	struct wb_session *s = o->s;
+	struct wb_secret *sec = NULL;
+	int ep, cancel, rc;
+
+	rc = wb_session_find_cred(s, &s->peer, o->r.cred, o->r.scope, &o->meta, &sec, err);
+	if (rc < 0)
+		return rc;
+	o->relay.s = s;
+	cancel = cancel_watch(o, &ep);
+	if (cancel < 0)
+		rc = wb_error_set(err, WB_E_INTERNAL, "cannot set up max_runtime_sec");
+	if (rc == 0 && o->d.transcript)
+		rc = wb_audit_transcript_open(s->b->audit, o->op_id, &o->relay.transcript, err);
 	if (rc == 0) {
 		struct wb_io io = {
-			.ctx = &relay,
+			.ctx = &o->relay,
 			.on_output = on_output,
 			.next_input = next_input,
-			.wait_fds = { s->fd, s->b->cancel_fd },
-			.stdin_open = r.stdin_open,
+			.wait_fds = { s->fd, cancel },
+			.stdin_open = o->r.stdin_open,
 			.tickets = s->b->tickets,
 		};
 
-		rc = wb_session_find_cred(s, r.cred, r.scope, &meta, &sec, &err);
-		if (rc == 0 && run)
-			rc = wb_winrm_run(&r.target, &meta, sec, r.command,
-					  (const char *const *)r.args, r.n_args, &io, &res, &err);
-		else if (rc == 0)
-			rc = wb_winrm_test(&r.target, &meta, sec, &io, &res, &err);
-		wb_secret_free(sec);
-		wb_broker_op_leave(s->b, s->peer.uid);
+		if (o->run)
+			rc = wb_winrm_run(&o->r.target, &o->meta, sec, o->r.command,
+					  (const char *const *)o->r.args, o->r.n_args, &io, &o->res,
+					  err);
+		else
+			rc = wb_winrm_test(&o->r.target, &o->meta, sec, &io, &o->res, err);
 	}
-	log_result(s, run ? "run" : "test", &r, &err, rc, res.exit_code, since(&t0));
-	run_req_free(&r);
-	if (relay.client_gone)
-		return -EPIPE;
-	if (rc < 0)
-		return wb_session_send_error(s, &err);
-	return run ? send_exit(s, res.exit_code, wb_transport_name(res.transport))
-		   : wb_session_send_ok(s);
+	wb_secret_free(sec);
+	if (o->relay.timed_out)
+		rc = wb_error_set(err, WB_E_TIMEOUT, "the command ran longer than max_runtime_sec=%u "
+				  "of %s and was terminated", o->d.max_runtime_sec, o->d.rule);
+	else if (o->relay.transcript_failed)
+		rc = wb_error_set(err, WB_E_IO, "the transcript the policy asks for cannot be "
+				  "written; operation cancelled");
+	if (ep >= 0)
+		close(ep);
+	if (o->relay.timer_fd >= 0)
+		close(o->relay.timer_fd);
+	return rc;
+}
+
+static int record_outcome(struct op *o, int rc, const struct wb_error *err, struct wb_error *aerr)
+{
+	struct wb_audit_event ev;
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	audit_event(o, &ev);
+	ev.encryption = encryption_of(&o->r.target, o->res.transport ? o->res.transport :
+				      o->r.target.transports[0]);
+	ev.delegation = o->r.target.kerberos_delegation &&
+			(o->res.transport == WB_TRANSPORT_KERBEROS ||
+			 o->res.transport == WB_TRANSPORT_NEGOTIATE);
+	ev.error_code = rc < 0 ? err->code : 0;
+	ev.error = rc < 0 ? err->msg : NULL;
+	ev.has_exit_code = rc == 0 && o->run;
+	ev.exit_code = o->res.exit_code;
+	ev.stdin_bytes = o->relay.bytes[WB_AUDIT_STDIN];
+	ev.stdout_bytes = o->relay.bytes[WB_AUDIT_STDOUT];
+	ev.stderr_bytes = o->relay.bytes[WB_AUDIT_STDERR];
+	ev.duration_ms = (uint64_t)(since(&o->t0) * 1000);
+	ev.transcript = o->relay.transcript;
+	return wb_audit_outcome(o->s->b->audit, &ev, aerr);
+}
+
+static void log_result(const struct op *o, int rc, const struct wb_error *err)
+{
+	const struct wb_peer *p = &o->s->peer;
+
+	if (rc == 0)
+		wb_log(LOG_INFO, "uid=%u pid=%d op=%s: %s cred=%s host=%s rule=\"%s\": exit %d in "
+		       "%.1f s", (unsigned)p->uid, (int)p->pid, o->op_id, o->run ? "run" : "test",
+		       o->r.cred, o->r.target.host, o->d.rule, o->res.exit_code, since(&o->t0));
+	else
+		wb_log(LOG_NOTICE, "uid=%u pid=%d op=%s: %s cred=%s host=%s: %s error: %s",
+		       (unsigned)p->uid, (int)p->pid, o->op_id, o->run ? "run" : "test", o->r.cred,
+		       o->r.host, wb_errcode_name(err->code), err->msg);
+}
+
+/* RUN and CRED_TEST share everything but the engine call. */
+static int operate(struct wb_session *s, const struct wb_frame *f, bool run)
+{
+	struct op *o = calloc(1, sizeof(*o));
+	struct wb_error err = { 0 }, aerr = { 0 };
+	int rc, reply;
+
+	if (!o)
+		return -ENOMEM;
+	o->s = s;
+	o->f = f;
+	o->run = run;
+	clock_gettime(CLOCK_MONOTONIC, &o->t0);
+	wb_audit_op_id(o->op_id);
+	wb_audit_login_lookup(s->peer.pid, &o->login);
+	rc = decide(o, &err);
+	if (rc == 0 && o->d.allow) {
+		wb_session_apply_transports(&o->r.target, &o->d);
+		rc = enter_limits(o, &err);
+		if (rc == 0) {
+			rc = execute(o, &err);
+			wb_broker_op_leave(s->b, s->peer.uid);
+		}
+		if (record_outcome(o, rc, &err, &aerr) < 0) {
+			/* Ran, but unrecorded: the client hears of it, not of success. */
+			err = aerr;
+			wb_error_prefix(&err, "the outcome could not be audited");
+			rc = -WB_E_IO;
+		}
+	}
+	log_result(o, rc, &err);
+	if (o->relay.client_gone)
+		reply = -EPIPE;
+	else if (rc < 0)
+		reply = wb_session_send_error(s, &err);
+	else
+		reply = run ? send_exit(s, o->res.exit_code, wb_transport_name(o->res.transport))
+			    : wb_session_send_ok(s);
+	wb_session_req_free(&o->r);
+	free(o);
+	return reply;
 }
 
 int wb_session_run(struct wb_session *s, const struct wb_frame *f)

@@ -274,13 +274,19 @@ int wbci_request(struct wbc_conn *c, const struct wb_writer *w, struct wb_frame 
 
 void wbci_attr_text(const struct wb_frame *f, uint16_t tag, char *buf, size_t size)
 {
+	wbci_attr_text_nth(f, tag, 0, buf, size);
+}
+
+void wbci_attr_text_nth(const struct wb_frame *f, uint16_t tag, size_t nth, char *buf,
+			size_t size)
+{
 	const uint8_t *val;
 	uint32_t vlen;
 	size_t i, n = 0;
 
 	if (size == 0)
 		return;
-	if (wb_attr_find(f, tag, 0, &val, &vlen) == 0)
+	if (wb_attr_find(f, tag, nth, &val, &vlen) == 0)
 		for (i = 0; i < vlen && n + 1 < size; i++)
 			buf[n++] = val[i] ? (char)val[i] : '?';
 	buf[n] = '\0';

@@ -71,6 +71,8 @@ int wbci_expect_ok(struct wbc_conn *c, const struct wb_frame *f, const char *dur
 		   struct wbc_error *err);
 /* A string attribute, truncated to fit and cleaned; "" when absent. */
 void wbci_attr_text(const struct wb_frame *f, uint16_t tag, char *buf, size_t size);
+void wbci_attr_text_nth(const struct wb_frame *f, uint16_t tag, size_t nth, char *buf,
+			size_t size);
 
 /* Milliseconds left until deadline (CLOCK_MONOTONIC ms); -1 stays -1. */
 int64_t wbci_now_ms(void);

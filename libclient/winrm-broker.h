@@ -326,6 +326,31 @@ struct wbc_status {
 
 WBC_EXPORT int wbc_status(struct wbc_conn *c, struct wbc_status *st, struct wbc_error *err);
 
+/* --- policy ---------------------------------------------------------------------- */
+
+#define WBC_TRANSPORTS_MAX 6
+
+struct wbc_policy_decision {
+	int allow;		/* 1 allowed, 0 denied */
+	char rule[256];		/* "policy.d/20-ops.conf:14 [rule ops]", or "default deny" */
+	char reason[512];	/* one sentence */
+	char transports[WBC_TRANSPORTS_MAX][16];	/* allowed, in the order they would be tried */
+	size_t n_transports;
+};
+
+/*
+ * What the broker's policy decides for running command (with args) on t
+ * with credential cred, as user (NULL: the caller; another user needs root
+ * or the broker's admin group). The broker builds the same request a run
+ * builds, so the answer is the one a run would meet. Returns 0 whether the
+ * decision is allow or deny; < 0 when no decision could be made (e.g. no
+ * such credential).
+ */
+WBC_EXPORT int wbc_policy_check(struct wbc_conn *c, const char *user, const char *cred, int scope,
+				const struct wbc_target *t, const char *command,
+				const char *const *args, size_t n_args,
+				struct wbc_policy_decision *d, struct wbc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -61,6 +61,7 @@ int cmd_cred(const struct cli *cli, int argc, char **argv);
 int cmd_status(const struct cli *cli, int argc, char **argv);
 /* audit.c: reads the broker's audit file; links common/auditchain.c, not the library. */
 int cmd_audit(const struct cli *cli, int argc, char **argv);
+int cmd_policy(const struct cli *cli, int argc, char **argv);
 
 /* --- password.c: secrets in sodium_malloc'd memory; free with secret_free --- */
 #define SECRET_MAX 65536

@@ -19,6 +19,7 @@ static const char usage[] =
 	"  cred add    add a credential (cred rm, cred ls, cred test)\n"
 	"  status      show the broker's status\n"
 	"  audit       verify or show the broker's audit file (audit verify, audit show)\n"
+	"  policy      what the broker's policy decides for a run (policy check)\n"
 	"\n"
 	"options:\n"
 	"  --socket PATH   the broker's socket (default $WINRM_BROKER_SOCKET, else\n"
@@ -196,6 +197,8 @@ int main(int argc, char **argv)
 		return cmd_status(&cli, argc, argv);
 	if (strcmp(cmd, "audit") == 0)
 		return cmd_audit(&cli, argc, argv);
+	if (strcmp(cmd, "policy") == 0)
+		return cmd_policy(&cli, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage, stdout);
 		return 0;

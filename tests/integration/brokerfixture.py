@@ -49,9 +49,15 @@ class LocalGroup:
         subprocess.run(["groupdel", self.name], capture_output=True)
 
 
+# Every user, every shared and personal credential, every host: the
+# default-deny policy opened up for tests that are not about policy.
+OPEN_POLICY = {"00-tests.conf": "[rule tests-open]\nusers = *\ncredentials = *, personal\n"
+                                "hosts = *\n"}
+
+
 class Broker:
     def __init__(self, bed_env, host_section="", broker_extra="",
-                 transports="basic, certificate"):
+                 transports="basic, certificate", policy=None, extra_sections=""):
         self.transports = transports
         self.dir = tempfile.mkdtemp(prefix="winrm-broker-")
         os.chmod(self.dir, 0o755)
@@ -62,9 +68,14 @@ class Broker:
         self.key = os.path.join(self.dir, "etc", "master-key")
         self.config = os.path.join(self.dir, "etc", "brokerd.conf")
         self.log_path = os.path.join(self.dir, "brokerd.log")
+        self.policy_dir = os.path.join(self.dir, "etc", "policy.d")
+        self.audit_path = os.path.join(self.dir, "audit.log")
+        self.transcript_dir = os.path.join(self.dir, "transcripts")
+        os.mkdir(self.policy_dir, 0o700)
+        self.write_policy(OPEN_POLICY if policy is None else policy)
         subprocess.run([BROKERD, "--generate-master-key", self.key], check=True,
                        capture_output=True)
-        self.write_config(host_section, broker_extra)
+        self.write_config(host_section, broker_extra, extra_sections)
         # Unprivileged users cannot reach the build tree (often under /root):
         # the CLI and its library go where they can.
         for f in os.listdir(LIBDIR):
@@ -76,12 +87,24 @@ class Broker:
         self.cli_path = os.path.join(self.dir, "bin", "winrm-broker")
         self.proc = None
 
-    def write_config(self, host_section="", broker_extra=""):
+    def write_policy(self, files):
+        """Replaces the policy directory's files (root-owned, 0600)."""
+        for f in os.listdir(self.policy_dir):
+            os.unlink(os.path.join(self.policy_dir, f))
+        for name, text in files.items():
+            path = os.path.join(self.policy_dir, name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o600)
+
+    def write_config(self, host_section="", broker_extra="", extra_sections=""):
         e = self.bed_env
-        text = ("[broker]\nsocket = %s\nstate_dir = %s\nmaster_key = %s\nlog_level = debug\n%s\n"
-                "[host localhost]\nca_trust_path = %s\ntransport = %s\n%s\n"
-                % (self.socket, os.path.join(self.dir, "state"), self.key, broker_extra,
-                   e["WINRM_CA_CERT"], self.transports, host_section))
+        text = ("[broker]\nsocket = %s\nstate_dir = %s\nmaster_key = %s\nlog_level = debug\n"
+                "policy_dir = %s\naudit_file = %s\ntranscript_dir = %s\n%s\n"
+                "[host localhost]\nca_trust_path = %s\ntransport = %s\n%s\n%s"
+                % (self.socket, os.path.join(self.dir, "state"), self.key, self.policy_dir,
+                   self.audit_path, self.transcript_dir, broker_extra,
+                   e["WINRM_CA_CERT"], self.transports, host_section, extra_sections))
         with open(self.config, "w") as f:
             f.write(text)
 

@@ -32,7 +32,10 @@ class BrokerGssTest(unittest.TestCase):
         os.environ["KRB5_CONFIG"] = cls.env["KRB5_CONFIG"]
         cls.broker = Broker(cls.env, host_section="allow_kerberos_delegation = yes\n"
                                                   "allow_disable_cbt = yes\n",
-                            transports="kerberos, ntlm, negotiate, basic, certificate")
+                            transports="kerberos, ntlm, negotiate, basic, certificate",
+                            policy={"00-gss.conf": "[rule gss-open]\nusers = *\n"
+                                    "credentials = *, personal\nhosts = *\n"
+                                    "allow_kerberos_delegation = yes\n"})
         cls.addClassCleanup(cls.broker.remove)
         cls.broker.start()
         cls.outputs = []
