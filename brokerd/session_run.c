@@ -471,7 +471,8 @@ static int operate(struct wb_session *s, const struct wb_frame *f, bool run)
 		if (record_outcome(o, rc, &err, &aerr) < 0) {
 			/* Ran, but unrecorded: the client hears of it, not of success. */
 			err = aerr;
-			wb_error_prefix(&err, "the outcome could not be audited");
+			wb_error_prefix(&err, "the %s ran, but its outcome could not be recorded in "
+					"the audit", run ? "command" : "credential test");
 			rc = -WB_E_IO;
 		}
 	}
@@ -483,6 +484,7 @@ static int operate(struct wb_session *s, const struct wb_frame *f, bool run)
 	else
 		reply = run ? send_exit(s, o->res.exit_code, wb_transport_name(o->res.transport))
 			    : wb_session_send_ok(s);
+	wb_audit_transcript_free(o->relay.transcript);
 	wb_session_req_free(&o->r);
 	free(o);
 	return reply;
