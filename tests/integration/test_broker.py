@@ -354,6 +354,29 @@ class BrokerLifecycleTest(unittest.TestCase):
         self.assertNotEqual(res.returncode, 0)
         self.assertRegex(res.stderr, r"brokerd\.conf:\d+:")
 
+    def test_broken_policy_check_config_and_reload(self):
+        from brokerfixture import BROKERD, OPEN_POLICY
+        bad = dict(OPEN_POLICY)
+        bad["20-bad.conf"] = "[rule bad]\nusers = *\ncredentials = *\nhosts = 10.0.0.5/8\n"
+        self.broker.write_policy(bad)
+        res = subprocess.run([BROKERD, "-c", self.broker.config, "--check-config"],
+                             capture_output=True, text=True)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertRegex(res.stderr, r"20-bad\.conf:4: hosts: bad CIDR")
+        # Started with a good policy, a broken one on SIGHUP keeps the old in force.
+        self.broker.write_policy(OPEN_POLICY)
+        self.broker.start()
+        self.broker.write_policy(bad)
+        self.broker.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "reload failed, keeping" in self.broker.log()))
+        self.assertIn("20-bad.conf:4", self.broker.log())
+        pw = self.env["WINRM_PASSWORD"].encode()
+        self.assertEqual(self.broker.cli("cred", "add", "pw", "--shared", "--user", "alice",
+                                         "--password-stdin", input=pw).returncode, 0)
+        res = self.broker.cli("run", "--cred", "pw", "--port", self.env["WINRM_HTTPS_PORT"],
+                              "-n", "localhost", "--", "echo old policy")
+        self.assertEqual((res.returncode, res.stdout), (0, b"old policy\n"), res.stderr)
+
     def test_sighup_reload_keeps_old_config_when_broken(self):
         self.broker.start()
         with open(self.broker.config, "a") as f:
