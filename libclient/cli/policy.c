@@ -9,7 +9,7 @@
 static const char policy_usage[] =
 	"usage: winrm-broker policy check [--user USER] --cred NAME [--shared|--personal]\n"
 	"                                 [-t TRANSPORTS] [-o NAME=VALUE]... [--json]\n"
-	"                                 HOST [--] COMMAND [ARG...]\n"
+	"                                 {--host HOST | HOST} [--] COMMAND [ARG...]\n"
 	"\n"
 	"Prints the decision the broker's policy makes for that run (allow or deny),\n"
 	"the rule behind it (file:line [rule NAME]) and why. The broker builds the\n"
@@ -41,6 +41,7 @@ static int parse(const struct cli *cli, int argc, char **argv, struct check_args
 	static const struct option longopts[] = {
 		{ "user", required_argument, NULL, 'u' },
 		{ "cred", required_argument, NULL, 'c' },
+		{ "host", required_argument, NULL, 'H' },
 		{ "shared", no_argument, NULL, O_SHARED },
 		{ "personal", no_argument, NULL, O_PERSONAL },
 		{ "transport", required_argument, NULL, 't' },
@@ -52,10 +53,11 @@ static int parse(const struct cli *cli, int argc, char **argv, struct check_args
 	int c, rc = 0;
 
 	optind = 0;	/* GNU getopt: start afresh */
-	while ((c = getopt_long(argc, argv, "+u:c:t:p:o:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+u:c:H:t:p:o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'u': a->user = optarg; break;
 		case 'c': a->cred = optarg; break;
+		case 'H': a->host = optarg; break;
 		case O_SHARED: a->scope = WBC_SCOPE_SHARED; break;
 		case O_PERSONAL: a->scope = WBC_SCOPE_PERSONAL; break;
 		case O_JSON: a->json = true; break;
@@ -70,9 +72,10 @@ static int parse(const struct cli *cli, int argc, char **argv, struct check_args
 	}
 	if (!a->cred)
 		return USAGE_ERROR("policy check: --cred is required");
-	if (optind >= argc)
+	if (!a->host && optind < argc && strcmp(argv[optind], "--") != 0)
+		a->host = argv[optind++];
+	if (!a->host)
 		return USAGE_ERROR("policy check: HOST is required");
-	a->host = argv[optind++];
 	if (optind < argc && strcmp(argv[optind], "--") == 0)
 		optind++;
 	if (optind >= argc)

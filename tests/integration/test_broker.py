@@ -200,6 +200,14 @@ class BrokerTest(unittest.TestCase):
         with open("/proc/%d/limits" % pid) as f:
             self.assertEqual(f.read().split("Max core file size")[1].split()[0], "0")
 
+    def test_policy_check_host_option(self):
+        # The spelling: policy check --user U --cred C --host H -- COMMAND
+        res = self.cli("policy", "check", "--user", self.users[0].name, "--cred", "shared-pw",
+                       "--host", "localhost", "--transport", "basic", "--", "echo", "x")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn(b"allow\nrule: ", res.stdout)
+        self.assertIn(b"[rule tests-open]", res.stdout)
+
     def test_cred_test(self):
         self.ok(self.cli("cred", "test", "shared-pw", "localhost", "--port", self.port))
         self.ok(self.cli("cred", "test", "shared-cert", "localhost", "--port", self.port))
