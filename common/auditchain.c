@@ -1,5 +1,6 @@
 /* auditchain.c - see auditchain.h. */
 #include "auditchain.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -39,34 +40,6 @@ static int put_hex(struct wb_writer *w, const uint8_t *p, size_t n)
 	return put_str(w, hex);
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len, i;
-	unsigned int cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 /* A JSON string of at most max input bytes, cut on a character boundary. */
 static int put_json_string(struct wb_writer *w, const char *s, size_t max)
@@ -77,7 +50,7 @@ static int put_json_string(struct wb_writer *w, const char *s, size_t max)
 	int rc = wb_put_u8(w, '"');
 
 	while (rc == 0 && n > 0) {
-		size_t len = utf8_len(p, n);
+		size_t len = wb_utf8_len(p, n);
 		char esc[8];
 
 		if (used + (len ? len : 1) > max) {
