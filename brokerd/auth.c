@@ -12,6 +12,7 @@ static const struct wb_auth_ops *const mechs[] = {
 	[WB_TRANSPORT_NTLM] = &wb_auth_ntlm,
 	[WB_TRANSPORT_KERBEROS] = &wb_auth_kerberos,
 	[WB_TRANSPORT_NEGOTIATE] = &wb_auth_negotiate,
+	[WB_TRANSPORT_CREDSSP] = &wb_auth_credssp,
 };
 
 const struct wb_auth_ops *wb_auth_mech(enum wb_transport transport)
@@ -66,7 +67,7 @@ int wb_auth_select(const struct wb_target *t, const struct wb_cred_meta *meta,
 	if (missing)
 		return wb_error_set(err, WB_E_UNSUPPORTED,
 				    "transport %s is not implemented yet (this broker has basic, "
-				    "certificate, ntlm, kerberos and negotiate); choose one of those "
+				    "certificate, ntlm, kerberos, negotiate and credssp); choose one of those "
 				    "for %s", missing, t->host);
 	return wb_error_set(err, WB_E_UNSUPPORTED,
 			    "no transport of the target (%s) can use credential '%s' of kind %s; "

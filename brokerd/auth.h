@@ -1,8 +1,8 @@
 /*
  * auth.h - how the broker proves who it is to a WinRM host: one interface,
  * one file per mechanism (auth_basic.c, auth_cert.c, auth_ntlm.c,
- * auth_kerberos.c, auth_negotiate.c, the last three over auth_gss.c; later
- * auth_credssp.c), and the table that picks a mechanism for a target and a
+ * auth_kerberos.c, auth_negotiate.c, the last three over auth_gss.c;
+ * auth_credssp.c over auth_gss.c and credssp_asn1.c), and the table that picks a mechanism for a target and a
  * credential (auth.c).
  *
  * A mechanism instance (struct wb_auth) belongs to exactly one HTTP
@@ -104,6 +104,7 @@ extern const struct wb_auth_ops wb_auth_cert;
 extern const struct wb_auth_ops wb_auth_ntlm;
 extern const struct wb_auth_ops wb_auth_kerberos;
 extern const struct wb_auth_ops wb_auth_negotiate;
+extern const struct wb_auth_ops wb_auth_credssp;
 
 /* The mechanism for a transport; NULL while it is not implemented. */
 const struct wb_auth_ops *wb_auth_mech(enum wb_transport transport);

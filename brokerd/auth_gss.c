@@ -174,7 +174,8 @@ static gss_channel_bindings_t bindings(struct wb_auth *a, struct wb_gss *g)
 {
 	int n;
 
-	if (!a->target->https || !a->target->send_cbt || !a->server_cert_der)
+	if (g->mech->no_binding || !a->target->https || !a->target->send_cbt ||
+	    !a->server_cert_der)
 		return GSS_C_NO_CHANNEL_BINDINGS;
 	n = wb_gss_end_point_binding(a->server_cert_der, a->server_cert_len, g->cbt,
 				     sizeof(g->cbt));
@@ -853,7 +854,8 @@ int wb_gss_check_delegation(const struct wb_target *t, const struct wb_cred_meta
 	return 0;
 }
 
-int wb_gss_start(struct wb_auth *a, const struct wb_gss_mech *mech, struct wb_error *err)
+struct wb_gss *wb_gss_new(struct wb_auth *a, const struct wb_gss_mech *mech,
+			  struct wb_error *err)
 {
 	const struct wb_target *t = a->target;
 	const char *host = t->kerberos_hostname_override[0] ? t->kerberos_hostname_override
@@ -865,32 +867,47 @@ int wb_gss_start(struct wb_auth *a, const struct wb_gss_mech *mech, struct wb_er
 	int n;
 
 	g = calloc(1, sizeof(*g));
-	if (!g)
-		return wb_error_set(err, WB_E_INTERNAL, "auth: out of memory");
-	a->state = g;
+	if (!g) {
+		wb_error_set(err, WB_E_INTERNAL, "auth: out of memory");
+		return NULL;
+	}
 	g->mech = mech;
 	g->ctx = GSS_C_NO_CONTEXT;
 	g->cred = GSS_C_NO_CREDENTIAL;
 	g->target = GSS_C_NO_NAME;
-	a->encrypt = t->message_encryption == WB_MSGENC_ALWAYS ||
-		     (t->message_encryption == WB_MSGENC_AUTO && !t->https);
 	n = snprintf(g->spn, sizeof(g->spn), "%s/%s", t->service[0] ? t->service : "HTTP", host);
-	if (n < 0 || (size_t)n >= sizeof(g->spn))
-		return wb_error_set(err, WB_E_INVALID, "SPN for %s too long", host);
+	if (n < 0 || (size_t)n >= sizeof(g->spn)) {
+		wb_error_set(err, WB_E_INVALID, "SPN for %s too long", host);
+		wb_gss_destroy(g);
+		return NULL;
+	}
 	/* service@host: a host-based service name, which both krb5 (as the
 	 * principal service/host) and gss-ntlmssp take. */
 	snprintf(hbs, sizeof(hbs), "%s@%s", t->service[0] ? t->service : "HTTP", host);
 	name.value = hbs;
 	name.length = strlen(hbs);
 	maj = gss_import_name(&min, &name, GSS_C_NT_HOSTBASED_SERVICE, &g->target);
-	if (GSS_ERROR(maj))
-		return wb_error_set(err, WB_E_INVALID, "cannot use %s as a service name", g->spn);
-	return 0;
+	if (GSS_ERROR(maj)) {
+		wb_error_set(err, WB_E_INVALID, "cannot use %s as a service name", g->spn);
+		wb_gss_destroy(g);
+		return NULL;
+	}
+	return g;
 }
 
-void wb_gss_free(struct wb_auth *a)
+int wb_gss_start(struct wb_auth *a, const struct wb_gss_mech *mech, struct wb_error *err)
 {
-	struct wb_gss *g = a->state;
+	const struct wb_target *t = a->target;
+	struct wb_error e = { 0 };
+
+	a->encrypt = t->message_encryption == WB_MSGENC_ALWAYS ||
+		     (t->message_encryption == WB_MSGENC_AUTO && !t->https);
+	a->state = wb_gss_new(a, mech, &e);
+	return a->state ? 0 : wb_error_set(err, e.code, "%s", e.msg);
+}
+
+void wb_gss_destroy(struct wb_gss *g)
+{
 	OM_uint32 min;
 
 	if (!g)
@@ -900,5 +917,73 @@ void wb_gss_free(struct wb_auth *a)
 		gss_release_name(&min, &g->target);
 	sodium_memzero(g, sizeof(*g));
 	free(g);
+}
+
+int wb_gss_step(struct wb_auth *a, struct wb_gss *g, const uint8_t *in, size_t n,
+		gss_buffer_t out, struct wb_error *err)
+{
+	gss_buffer_desc tok = { n, (void *)in };
+
+	return init_step(a, g, &tok, out, err);
+}
+
+bool wb_gss_complete(const struct wb_gss *g)
+{
+	return g->complete;
+}
+
+const char *wb_gss_inner(const struct wb_gss *g)
+{
+	return inner_name(g->inner);
+}
+
+int wb_gss_seal_msg(struct wb_gss *g, const uint8_t *in, size_t n, struct wb_writer *out,
+		    struct wb_error *err)
+{
+	gss_buffer_desc msg = { n, (void *)in }, sealed = GSS_C_EMPTY_BUFFER;
+	OM_uint32 maj, min;
+	int conf = 0, rc;
+	char text[256];
+
+	maj = gss_wrap(&min, g->ctx, 1, GSS_C_QOP_DEFAULT, &msg, &conf, &sealed);
+	if (GSS_ERROR(maj) || !conf) {
+		release_buffer(&sealed);
+		wb_gss_status_text(maj, min, inner_oid(g->inner), text, sizeof(text));
+		return wb_error_set(err, WB_E_INTERNAL, "%s: cannot seal a message: %s",
+				    inner_name(g->inner), conf ? text : "no confidentiality");
+	}
+	rc = wb_put(out, sealed.value, sealed.length);
+	if (sealed.length)
+		sodium_memzero(sealed.value, sealed.length);
+	release_buffer(&sealed);
+	return rc < 0 ? wb_error_set(err, WB_E_INTERNAL, "%s: sealed message too large",
+				     inner_name(g->inner)) : 0;
+}
+
+int wb_gss_unseal_msg(struct wb_gss *g, const uint8_t *in, size_t n, struct wb_writer *out,
+		      struct wb_error *err)
+{
+	gss_buffer_desc msg = { n, (void *)in }, plain = GSS_C_EMPTY_BUFFER;
+	OM_uint32 maj, min;
+	int conf = 0, rc;
+	char text[256];
+
+	maj = gss_unwrap(&min, g->ctx, &msg, &plain, &conf, NULL);
+	if (GSS_ERROR(maj) || !conf) {
+		release_buffer(&plain);
+		wb_gss_status_text(maj, min, inner_oid(g->inner), text, sizeof(text));
+		return wb_error_set(err, WB_E_REMOTE, "%s: a message from the host failed to "
+				    "unseal: %s", inner_name(g->inner),
+				    GSS_ERROR(maj) ? text : "not encrypted");
+	}
+	rc = wb_put(out, plain.value, plain.length);
+	release_buffer(&plain);
+	return rc < 0 ? wb_error_set(err, WB_E_REMOTE, "%s: message too large",
+				     inner_name(g->inner)) : 0;
+}
+
+void wb_gss_free(struct wb_auth *a)
+{
+	wb_gss_destroy(a->state);
 	a->state = NULL;
 }

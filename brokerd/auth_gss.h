@@ -35,6 +35,9 @@ struct wb_gss_mech {
 	 * https, an anonymous probe first brings up TLS, so the server
 	 * certificate is known. NTLM binds in its third message only. */
 	bool binds_first_token;
+	/* No RFC 5929 binding at all (CredSSP: its inner context runs in its own
+	 * TLS tunnel and binds to that tunnel with pubKeyAuth instead). */
+	bool no_binding;
 	/* Acquire a credential, choose the GSS mechanism (wb_gss_use_*) and
 	 * make the first token (wb_gss_first_step). */
 	int (*begin)(struct wb_auth *a, struct wb_gss *g, gss_buffer_t out,
@@ -75,6 +78,26 @@ void wb_gss_free(struct wb_auth *a);
  * credential that allows it (WB_CRED_F_DELEGATE). */
 int wb_gss_check_delegation(const struct wb_target *t, const struct wb_cred_meta *meta,
 			    struct wb_error *err);
+
+/* ---- for CredSSP (auth_credssp.c): a context without the HTTP loop ---- */
+
+/* A context state for a's target (the SPN as wb_gss_start makes it); its
+ * begin() is called by the caller, not by this module. NULL on error. */
+struct wb_gss *wb_gss_new(struct wb_auth *a, const struct wb_gss_mech *mech,
+			  struct wb_error *err);
+void wb_gss_destroy(struct wb_gss *g);
+/* One gss_init_sec_context step with the server's token: 0 when complete,
+ * 1 to continue; out (release with gss_release_buffer) may be empty. */
+int wb_gss_step(struct wb_auth *a, struct wb_gss *g, const uint8_t *in, size_t n,
+		gss_buffer_t out, struct wb_error *err);
+bool wb_gss_complete(const struct wb_gss *g);
+const char *wb_gss_inner(const struct wb_gss *g);	/* "Kerberos" or "NTLM" */
+/* gss_wrap with confidentiality, appended to out; gss_unwrap, refusing a
+ * message that was not sealed. */
+int wb_gss_seal_msg(struct wb_gss *g, const uint8_t *in, size_t n, struct wb_writer *out,
+		    struct wb_error *err);
+int wb_gss_unseal_msg(struct wb_gss *g, const uint8_t *in, size_t n, struct wb_writer *out,
+		      struct wb_error *err);
 
 /* ---- helpers, exposed for unit tests ---- */
 

@@ -214,6 +214,7 @@ static void section_defaults(struct wb_host_section *h)
 	h->max_operation_timeout_sec = 3600;
 	strcpy(h->service, t.service);
 	h->send_cbt = t.send_cbt;
+	h->credssp_min_version = 5;	/* CVE-2018-0886 */
 }
 
 /* ---- the parser ---- */
@@ -276,6 +277,7 @@ static const struct key host_keys[] = {
 	{ "allow_disable_cbt", K_BOOL, H(allow_disable_cbt), 0, 0 },
 	{ "credssp_disable_tlsv1_2", K_BOOL, H(credssp_disable_tlsv1_2), 0, 0 },
 	{ "allow_credssp_disable_tlsv1_2", K_BOOL, H(allow_credssp_disable_tlsv1_2), 0, 0 },
+	{ "credssp_min_version", K_UINT, H(credssp_min_version), 2, 6 },
 };
 
 #define N_BROKER_KEYS (sizeof(broker_keys) / sizeof(broker_keys[0]))

@@ -86,6 +86,7 @@ struct wb_host_section {
 	bool allow_disable_cbt;
 	bool credssp_disable_tlsv1_2;
 	bool allow_credssp_disable_tlsv1_2;
+	unsigned credssp_min_version;	/* config only: a request cannot lower it */
 };
 
 struct wb_config;

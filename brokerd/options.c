@@ -470,6 +470,7 @@ static int resolve_auth(struct resolve *x)
 	struct wb_target *t = x->t;
 	int rc;
 
+	t->credssp_min_version = s->credssp_min_version;
 	rc = resolve_flag(x, WB_OPT_KERBEROS_DELEGATION, o->kerberos_delegation,
 			  s->kerberos_delegation, true, s->allow_kerberos_delegation,
 			  "kerberos_delegation", "allow_kerberos_delegation", &t->kerberos_delegation);

@@ -416,9 +416,11 @@ static int record_outcome(struct op *o, int rc, const struct wb_error *err, stru
 	audit_event(o, &ev);
 	ev.encryption = encryption_of(&o->r.target, o->res.transport ? o->res.transport :
 				      o->r.target.transports[0]);
-	ev.delegation = o->r.target.kerberos_delegation &&
-			(o->res.transport == WB_TRANSPORT_KERBEROS ||
-			 o->res.transport == WB_TRANSPORT_NEGOTIATE);
+	/* CredSSP always hands the host the password; Kerberos only when asked. */
+	ev.delegation = o->res.transport == WB_TRANSPORT_CREDSSP ||
+			(o->r.target.kerberos_delegation &&
+			 (o->res.transport == WB_TRANSPORT_KERBEROS ||
+			  o->res.transport == WB_TRANSPORT_NEGOTIATE));
 	ev.error_code = rc < 0 ? err->code : 0;
 	ev.error = rc < 0 ? err->msg : NULL;
 	ev.has_exit_code = rc == 0 && o->run;

@@ -48,6 +48,7 @@ struct wb_target {
 	char service[64];		/* default "HTTP" */
 	bool send_cbt;			/* default true */
 	bool credssp_disable_tlsv1_2;
+	unsigned credssp_min_version;	/* 0: the default, 5 (CVE-2018-0886); 2..6 */
 };
 
 /* Defaults as in the seed: https/5986, unless the port is 5985. */

@@ -80,7 +80,7 @@ START_TEST(test_select_by_kind)
 }
 END_TEST
 
-START_TEST(test_select_refuses_http_and_unimplemented)
+START_TEST(test_select_refuses_http_and_undelegated)
 {
 	struct wb_secret *pw = password_secret("alice", "", "pw"), *crt;
 	const struct wb_auth_ops *ops = NULL;
@@ -90,18 +90,23 @@ START_TEST(test_select_refuses_http_and_unimplemented)
 	ck_assert_int_eq(wb_auth_select(&target, &meta, pw, &ops, &err), -WB_E_INVALID);
 	ck_assert_ptr_nonnull(strstr(err.msg, "clear text"));
 
-	/* A refusal says more than "not implemented". */
+	/* CredSSP hands the password over: refused for a credential without
+	 * delegation, and that refusal is what is reported. */
 	transports(false, 2, WB_TRANSPORT_CREDSSP, WB_TRANSPORT_BASIC);
-	ck_assert_int_eq(wb_auth_select(&target, &meta, pw, &ops, &err), -WB_E_INVALID);
+	ck_assert_int_eq(wb_auth_select(&target, &meta, pw, &ops, &err), -WB_E_DENIED);
+	ck_assert_ptr_nonnull(strstr(err.msg, "does not allow delegation"));
 
-	transports(true, 1, WB_TRANSPORT_CREDSSP);
-	ck_assert_int_eq(wb_auth_select(&target, &meta, pw, &ops, &err), -WB_E_UNSUPPORTED);
-	ck_assert_ptr_nonnull(strstr(err.msg, "credssp is not implemented yet"));
-
-	/* An implemented one later in the list wins over an unimplemented first. */
+	/* A transport later in the list that fits wins over a refused first. */
 	transports(true, 2, WB_TRANSPORT_CREDSSP, WB_TRANSPORT_BASIC);
 	ck_assert_int_eq(wb_auth_select(&target, &meta, pw, &ops, &err), 0);
 	ck_assert_ptr_eq(ops, &wb_auth_basic);
+
+	/* With delegation allowed, CredSSP over http too (it seals). */
+	meta.flags = WB_CRED_F_DELEGATE;
+	transports(false, 1, WB_TRANSPORT_CREDSSP);
+	ck_assert_int_eq(wb_auth_select(&target, &meta, pw, &ops, &err), 0);
+	ck_assert_ptr_eq(ops, &wb_auth_credssp);
+	meta.flags = 0;
 
 	/* NTLM seals its messages: http is fine for it, and it goes first. */
 	transports(false, 2, WB_TRANSPORT_NTLM, WB_TRANSPORT_BASIC);
@@ -203,7 +208,7 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	tcase_add_test(tc, test_select_by_kind);
-	tcase_add_test(tc, test_select_refuses_http_and_unimplemented);
+	tcase_add_test(tc, test_select_refuses_http_and_undelegated);
 	tcase_add_test(tc, test_basic_header);
 	tcase_add_test(tc, test_basic_refuses_colon_user);
 	tcase_add_test(tc, test_cert_header_and_blobs);

@@ -83,6 +83,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(h->service, "HTTP");
 	ck_assert(h->send_cbt && !h->allow_disable_cbt);
 	ck_assert(!h->credssp_disable_tlsv1_2 && !h->allow_credssp_disable_tlsv1_2);
+	ck_assert_uint_eq(h->credssp_min_version, 5);
 	ck_assert_uint_eq(h->pins, 0);
 	wb_config_describe(c, h, d, sizeof(d));
 	ck_assert_str_eq(d, "the built-in defaults (no [host] section of t.conf matched)");
@@ -197,6 +198,7 @@ START_TEST(test_host_keys_2)
 		"allow_disable_cbt = true\n"
 		"credssp_disable_tlsv1_2 = 1\n"
 		"allow_credssp_disable_tlsv1_2 = yes\n"
+		"credssp_min_version = 4\n"
 		"ca_trust_paths_allowed =\n");
 	const struct wb_host_section *h = wb_config_match(c, "x");
 
@@ -210,6 +212,7 @@ START_TEST(test_host_keys_2)
 	ck_assert_str_eq(h->service, "WSMAN");
 	ck_assert(!h->send_cbt && h->allow_disable_cbt);
 	ck_assert(h->credssp_disable_tlsv1_2 && h->allow_credssp_disable_tlsv1_2);
+	ck_assert_uint_eq(h->credssp_min_version, 4);
 	ck_assert_uint_eq(h->n_ca_allowed, 0);
 	wb_config_free(c);
 }
@@ -238,6 +241,8 @@ START_TEST(test_value_errors)
 		    "max_connections_per_uid (11) exceeds max_connections (10)");
 
 	parse_fails("[host a]\nport = 0\n", 2, "port");
+	parse_fails("[host a]\ncredssp_min_version = 1\n", 2, "credssp_min_version");
+	parse_fails("[host a]\ncredssp_min_version = 7\n", 2, "credssp_min_version");
 	parse_fails("[host a]\nport = 65536\n", 2, "port");
 	parse_fails("[host a]\nscheme = ftp\n", 2, "scheme: 'ftp' is not http or https");
 	parse_fails("[host a]\nscheme = HTTPS\n", 2, "scheme");

@@ -326,6 +326,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(t.service, "HTTP");
 	ck_assert(t.send_cbt);
 	ck_assert(!t.credssp_disable_tlsv1_2);
+	ck_assert_uint_eq(t.credssp_min_version, 5);	/* the config's, never the request's */
 	ck_assert_int_eq(wb_target_url(&t, url, sizeof(url)), 0);
 	ck_assert_str_eq(url, "https://win01.corp.example:5986/wsman");
 }
