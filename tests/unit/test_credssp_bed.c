@@ -11,244 +11,79 @@
  * credential without delegation before any I/O, an untrusted certificate.
  */
 #include <check.h>
-#include <errno.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <sodium.h>
 
 #include "auth.h"
+#include "bedfix.h"
 #include "krb5_tickets.h"
 #include "winrm/shell.h"
 
-extern char **environ;
-
 /* ---- the bed ---------------------------------------------------------------------- */
 
-static char bed_dir[256], up_path[512], down_path[512];
-static pid_t parent_pid;
 static struct wb_tickets *tickets;
 
 static struct {
 	char host[64], user[64], password[128], ca[512], log[512], kdc_log[512];
-	char control[256], realm[64], domain[64], krb5_config[512], client_cert[512];
+	char realm[64], domain[64], krb5_config[512], client_cert[512];
 	unsigned https_port, http_port;
 } bed;
 
-static int run_script(const char *path, const char *arg)
-{
-	char *argv[] = { (char *)path, (char *)arg, NULL };
-	pid_t pid;
-	int status;
-
-	if (posix_spawn(&pid, path, NULL, NULL, argv, environ) != 0)
-		return -1;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-static void spawn_wait(const char *path, char *const argv[])
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		execve(path, argv, environ);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-}
-
-static void bed_down(void)
-{
-	char *rm[] = { "/bin/rm", "-rf", bed_dir, NULL };
-
-	if (!bed_dir[0])
-		return;
-	run_script(down_path, bed_dir);
-	spawn_wait("/bin/rm", rm);
-	bed_dir[0] = '\0';
-}
-
-/* meson's timeout sends SIGTERM: the bed holds passwords and keys. */
-static void on_signal(int sig)
-{
-	char *down[] = { down_path, bed_dir, NULL };
-	char *rm[] = { "/bin/rm", "-rf", bed_dir, NULL };
-
-	if (getpid() == parent_pid && bed_dir[0]) {
-		spawn_wait(down_path, down);
-		spawn_wait("/bin/rm", rm);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void env_value(const char *line, const char *key, char *out, size_t size)
-{
-	size_t kl = strlen(key), n;
-	const char *v;
-
-	if (strncmp(line, "export ", 7) != 0 || strncmp(line + 7, key, kl) != 0 ||
-	    line[7 + kl] != '=')
-		return;
-	v = line + 8 + kl;
-	n = strcspn(v, "\n");
-	if (n && v[0] == '\'' && v[n - 1] == '\'') {
-		v++;
-		n -= 2;
-	}
-	if (n < size) {
-		memcpy(out, v, n);
-		out[n] = '\0';
-	}
-}
-
 static int bed_up(void)
 {
-	const char *root = getenv("WB_SOURCE_ROOT");
-	char path[600], line[1024], port[16] = "", hport[16] = "";
-	FILE *f;
+	char port[16] = "", hport[16] = "";
 
-	if (!root)
-		root = "../..";
-	snprintf(up_path, sizeof(up_path), "%s/tests/bed/up", root);
-	snprintf(down_path, sizeof(down_path), "%s/tests/bed/down", root);
-	snprintf(bed_dir, sizeof(bed_dir), "/tmp/wb-credssp-bed-XXXXXX");
-	if (!mkdtemp(bed_dir)) {
-		bed_dir[0] = '\0';
+	if (bedfix_up("credssp") < 0)
 		return -1;
-	}
-	chmod(bed_dir, 0755);
-	if (run_script(up_path, bed_dir) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/env", bed_dir);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		env_value(line, "WINRM_HOST", bed.host, sizeof(bed.host));
-		env_value(line, "WINRM_USER", bed.user, sizeof(bed.user));
-		env_value(line, "WINRM_PASSWORD", bed.password, sizeof(bed.password));
-		env_value(line, "WINRM_CA_CERT", bed.ca, sizeof(bed.ca));
-		env_value(line, "WINRM_TESTHOST_LOG", bed.log, sizeof(bed.log));
-		env_value(line, "WINRM_TESTHOST_CONTROL", bed.control, sizeof(bed.control));
-		env_value(line, "WINRM_KDC_LOG", bed.kdc_log, sizeof(bed.kdc_log));
-		env_value(line, "WINRM_REALM", bed.realm, sizeof(bed.realm));
-		env_value(line, "WINRM_DOMAIN", bed.domain, sizeof(bed.domain));
-		env_value(line, "KRB5_CONFIG", bed.krb5_config, sizeof(bed.krb5_config));
-		env_value(line, "WINRM_CLIENT_CERT", bed.client_cert, sizeof(bed.client_cert));
-		env_value(line, "WINRM_HTTPS_PORT", port, sizeof(port));
-		env_value(line, "WINRM_HTTP_PORT", hport, sizeof(hport));
-	}
-	fclose(f);
+	bedfix_env("WINRM_HOST", bed.host, sizeof(bed.host));
+	bedfix_env("WINRM_USER", bed.user, sizeof(bed.user));
+	bedfix_env("WINRM_PASSWORD", bed.password, sizeof(bed.password));
+	bedfix_env("WINRM_CA_CERT", bed.ca, sizeof(bed.ca));
+	bedfix_env("WINRM_TESTHOST_LOG", bed.log, sizeof(bed.log));
+	bedfix_env("WINRM_KDC_LOG", bed.kdc_log, sizeof(bed.kdc_log));
+	bedfix_env("WINRM_REALM", bed.realm, sizeof(bed.realm));
+	bedfix_env("WINRM_DOMAIN", bed.domain, sizeof(bed.domain));
+	bedfix_env("KRB5_CONFIG", bed.krb5_config, sizeof(bed.krb5_config));
+	bedfix_env("WINRM_CLIENT_CERT", bed.client_cert, sizeof(bed.client_cert));
+	bedfix_env("WINRM_HTTPS_PORT", port, sizeof(port));
+	bedfix_env("WINRM_HTTP_PORT", hport, sizeof(hport));
 	bed.https_port = (unsigned)atoi(port);
 	bed.http_port = (unsigned)atoi(hport);
 	return bed.https_port && bed.http_port && bed.password[0] && bed.kdc_log[0] &&
 	       bed.krb5_config[0] ? 0 : -1;
 }
 
-static void bed_set(const char *json)
-{
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	FILE *null = fopen("/dev/null", "w");
-
-	curl_easy_setopt(c, CURLOPT_URL, bed.control);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, null);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	fclose(null);
-}
-
 /* ---- logs ------------------------------------------------------------------------------ */
-
-static long file_size(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 ? (long)st.st_size : 0;
-}
-
-static char *file_since(const char *path, long offset)
-{
-	FILE *f = fopen(path, "r");
-	long end;
-	char *buf;
-
-	ck_assert_ptr_nonnull(f);
-	fseek(f, 0, SEEK_END);
-	end = ftell(f);
-	buf = calloc(1, (size_t)(end - offset) + 2);
-	fseek(f, offset, SEEK_SET);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)(end - offset), f), (size_t)(end - offset));
-	fclose(f);
-	return buf;
-}
-
-/* "key": value of a json.dumps line, as text (strings unquoted). */
-static bool jget(const char *line, size_t len, const char *key, char *out, size_t size)
-{
-	char pat[64];
-	const char *p, *e, *stop = line + len;
-	size_t n;
-
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = memmem(line, len, pat, strlen(pat));
-	if (!p)
-		return false;
-	p += strlen(pat);
-	if (*p == '"') {
-		p++;
-		e = memchr(p, '"', (size_t)(stop - p));
-	} else {
-		e = p + strcspn(p, ",}\n");
-	}
-	if (!e || e > stop || (n = (size_t)(e - p)) >= size)
-		return false;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return true;
-}
 
 /* Lines of the test host's log since off whose event is `event` and, when
  * key is set, whose key has value want; the last one's field `field` into val. */
 static int events(long off, const char *event, const char *key, const char *want,
 		  const char *field, char *val, size_t size)
 {
-	char *buf = file_since(bed.log, off), *line, *next, v[512];
+	char *buf = bedfix_file_since(bed.log, off), *line, *next, v[512];
 	int n = 0;
 
 	for (line = buf; *line; line = next) {
 		size_t len = strcspn(line, "\n");
 
 		next = line + len + (line[len] ? 1 : 0);
-		if (!jget(line, len, "event", v, sizeof(v)) || strcmp(v, event) != 0)
+		if (!bedfix_jget(line, len, "event", v, sizeof(v)) || strcmp(v, event) != 0)
 			continue;
-		if (key && (!jget(line, len, key, v, sizeof(v)) || strcmp(v, want) != 0))
+		if (key && (!bedfix_jget(line, len, key, v, sizeof(v)) || strcmp(v, want) != 0))
 			continue;
 		/* The handshake's empty POSTs are not messages. */
 		if (strcmp(event, "message") == 0 &&
-		    (!jget(line, len, "action", v, sizeof(v)) || strcmp(v, "null") == 0))
+		    (!bedfix_jget(line, len, "action", v, sizeof(v)) || strcmp(v, "null") == 0))
 			continue;
 		n++;
 		if (field && val)
-			jget(line, len, field, val, size);
+			bedfix_jget(line, len, field, val, size);
 	}
 	free(buf);
 	return n;
@@ -257,15 +92,15 @@ static int events(long off, const char *event, const char *key, const char *want
 /* The largest "bytes" of the messages since off. */
 static long max_message(long off)
 {
-	char *buf = file_since(bed.log, off), *line, *next, v[64];
+	char *buf = bedfix_file_since(bed.log, off), *line, *next, v[64];
 	long max = 0;
 
 	for (line = buf; *line; line = next) {
 		size_t len = strcspn(line, "\n");
 
 		next = line + len + (line[len] ? 1 : 0);
-		if (jget(line, len, "event", v, sizeof(v)) && strcmp(v, "message") == 0 &&
-		    jget(line, len, "bytes", v, sizeof(v)) && atol(v) > max)
+		if (bedfix_jget(line, len, "event", v, sizeof(v)) && strcmp(v, "message") == 0 &&
+		    bedfix_jget(line, len, "bytes", v, sizeof(v)) && atol(v) > max)
 			max = atol(v);
 	}
 	free(buf);
@@ -274,7 +109,7 @@ static long max_message(long off)
 
 static void show_log(long off)
 {
-	char *log = file_since(bed.log, off);
+	char *log = bedfix_file_since(bed.log, off);
 
 	printf("what the test host saw:\n%s", log);
 	free(log);
@@ -320,44 +155,11 @@ static void set_target(bool https)
 	snprintf(target.ca_trust_path, sizeof(target.ca_trust_path), "%s", bed.ca);
 }
 
-struct out {
-	char text[4096];
-	size_t len;
-};
-
-static int on_output(void *ctx, int stream, const uint8_t *p, size_t n)
+static int run(const struct wb_secret *s, const char *cmd, struct bedfix_out *o,
+	       struct wb_error *err)
 {
-	struct out *o = ctx;
-
-	(void)stream;
-	if (o->len + n < sizeof(o->text)) {
-		memcpy(o->text + o->len, p, n);
-		o->len += n;
-		o->text[o->len] = '\0';
-	}
-	return 0;
+	return bedfix_run(&target, &meta, s, tickets, cmd, o, err);
 }
-
-static int next_input(void *ctx, struct wb_input *ev)
-{
-	(void)ctx;
-	memset(ev, 0, sizeof(*ev));
-	return 0;
-}
-
-static int run(const struct wb_secret *s, const char *cmd, struct out *o, struct wb_error *err)
-{
-	struct wb_io io = { .ctx = o, .on_output = on_output, .next_input = next_input,
-			    .wait_fds = { -1, -1 }, .tickets = tickets };
-	struct wb_winrm_result res;
-	int rc;
-
-	memset(o, 0, sizeof(*o));
-	memset(err, 0, sizeof(*err));
-	rc = wb_winrm_run(&target, &meta, s, cmd, NULL, 0, &io, &res, err);
-	return rc < 0 ? rc : res.exit_code;
-}
-
 
 /* ---- the matrix ------------------------------------------------------------------------ */
 
@@ -368,15 +170,15 @@ START_TEST(test_matrix)
 	struct wb_secret *s = cred(krb ? 'k' : 'b', "matrix", bed.password);
 	char v[256], json[64];
 	struct wb_error err;
-	struct out o;
-	long off = file_size(bed.log);
+	struct bedfix_out o;
+	long off = bedfix_file_size(bed.log);
 	int rc, n;
 
 	snprintf(json, sizeof(json), "{\"credssp_tls_max\": \"%s\"}", tls13 ? "1.3" : "1.2");
-	bed_set(json);
+	bedfix_set(json);
 	set_target(https);
 	rc = run(s, "echo hello from $(id -un); exit 4", &o, &err);
-	bed_set("{\"credssp_tls_max\": \"1.3\"}");
+	bedfix_set("{\"credssp_tls_max\": \"1.3\"}");
 	if (rc != 4)
 		show_log(off);
 	ck_assert_msg(rc == 4, "credssp (%s, TLS %s, %s): rc %d: %s", krb ? "kerberos" : "ntlm",
@@ -417,7 +219,7 @@ END_TEST
 /* ---- 5 MB each way: 16 KiB pieces ---------------------------------------------------------- */
 
 struct feed {
-	struct out o;		/* first: on_output takes it */
+	struct bedfix_out o;		/* first: bedfix_on_output takes it */
 	const uint8_t *p;
 	size_t n, off;
 	int fd;
@@ -448,11 +250,11 @@ START_TEST(test_5mb_stdin)
 	size_t n = 5 * 1024 * 1024, i;
 	uint8_t *in = malloc(n);
 	struct feed f = { .p = in, .n = n, .fd = eventfd(1, 0) };
-	struct wb_io io = { .ctx = &f, .on_output = on_output, .next_input = feed_input,
+	struct wb_io io = { .ctx = &f, .on_output = bedfix_on_output, .next_input = feed_input,
 			    .wait_fds = { f.fd, -1 }, .stdin_open = true, .tickets = tickets };
 	struct wb_winrm_result res;
 	struct wb_error err = { 0 };
-	long off = file_size(bed.log);
+	long off = bedfix_file_size(bed.log);
 
 	for (i = 0; i < n; i++)
 		in[i] = (uint8_t)('a' + i % 26);
@@ -473,7 +275,7 @@ START_TEST(test_5mb_stdin)
 END_TEST
 
 struct counter {
-	struct out o;		/* first: unused text */
+	struct bedfix_out o;		/* first: unused text */
 	size_t total, bad;
 };
 
@@ -493,11 +295,11 @@ START_TEST(test_5mb_stdout)
 	static const char *const args[] = { "|", "head", "-c", "5242880" };
 	struct wb_secret *s = cred('k', "stdout", bed.password);
 	struct counter c = { .total = 0 };
-	struct wb_io io = { .ctx = &c, .on_output = count_output, .next_input = next_input,
+	struct wb_io io = { .ctx = &c, .on_output = count_output, .next_input = bedfix_no_input,
 			    .wait_fds = { -1, -1 }, .tickets = tickets };
 	struct wb_winrm_result res;
 	struct wb_error err = { 0 };
-	long off = file_size(bed.log);
+	long off = bedfix_file_size(bed.log);
 
 	set_target(false);
 	ck_assert_msg(wb_winrm_run(&target, &meta, s, "yes", args, 4, &io, &res, &err) == 0,
@@ -518,15 +320,15 @@ START_TEST(test_broken_pubkey_refused)
 {
 	struct wb_secret *s = cred('b', "breakpk", bed.password);
 	struct wb_error err;
-	struct out o;
-	long off = file_size(bed.log);
+	struct bedfix_out o;
+	long off = bedfix_file_size(bed.log);
 	char v[32] = "";
 	int rc;
 
 	set_target(true);
-	bed_set("{\"credssp_break_pubkey\": true}");
+	bedfix_set("{\"credssp_break_pubkey\": true}");
 	rc = run(s, "echo x", &o, &err);
-	bed_set("{\"credssp_break_pubkey\": false}");
+	bedfix_set("{\"credssp_break_pubkey\": false}");
 	printf("credssp, broken pubKeyAuth answer: %s\n", err.msg);
 	ck_assert_int_eq(rc, -WB_E_AUTH);
 	ck_assert_ptr_nonnull(strstr(err.msg, "pubKeyAuth"));
@@ -543,13 +345,13 @@ START_TEST(test_version_4)
 {
 	struct wb_secret *s = cred('b', "v4", bed.password);
 	struct wb_error err;
-	struct out o;
-	long off = file_size(bed.log);
+	struct bedfix_out o;
+	long off = bedfix_file_size(bed.log);
 	char v[32] = "";
 	int rc;
 
 	set_target(false);
-	bed_set("{\"credssp_max_version\": 4}");
+	bedfix_set("{\"credssp_max_version\": 4}");
 	rc = run(s, "echo old", &o, &err);
 	printf("credssp, host at version 4, default minimum: %s\n", err.msg);
 	ck_assert_int_eq(rc, -WB_E_AUTH);
@@ -558,10 +360,10 @@ START_TEST(test_version_4)
 	ck_assert_int_eq(events(off, "credssp_pubkey_ok", NULL, NULL, NULL, NULL, 0), 0);
 
 	/* Lowered: accepted, with the old pubKeyAuth scheme. */
-	off = file_size(bed.log);
+	off = bedfix_file_size(bed.log);
 	target.credssp_min_version = 4;
 	rc = run(s, "echo old", &o, &err);
-	bed_set("{\"credssp_max_version\": 6}");
+	bedfix_set("{\"credssp_max_version\": 6}");
 	ck_assert_msg(rc == 0, "%d: %s", rc, err.msg);
 	ck_assert_str_eq(o.text, "old\n");
 	events(off, "auth", "scheme", "CredSSP", "credssp_version", v, sizeof(v));
@@ -576,16 +378,16 @@ START_TEST(test_no_delegation_no_io)
 {
 	struct wb_secret *s = cred('b', "nodeleg", bed.password);
 	struct wb_error err;
-	struct out o;
+	struct bedfix_out o;
 	long off;
 
 	meta.flags = 0;
 	set_target(true);
-	off = file_size(bed.log);
+	off = bedfix_file_size(bed.log);
 	ck_assert_int_eq(run(s, "echo x", &o, &err), -WB_E_DENIED);
 	printf("credssp, credential without delegation: %s\n", err.msg);
 	ck_assert_ptr_nonnull(strstr(err.msg, "delegat"));
-	ck_assert_int_eq(file_size(bed.log), off);	/* not even a connection */
+	ck_assert_int_eq(bedfix_file_size(bed.log), off);	/* not even a connection */
 	wb_secret_free(s);
 }
 END_TEST
@@ -595,8 +397,8 @@ START_TEST(test_untrusted_certificate)
 {
 	struct wb_secret *s = cred('b', "untrusted", bed.password);
 	struct wb_error err;
-	struct out o;
-	long off = file_size(bed.log);
+	struct bedfix_out o;
+	long off = bedfix_file_size(bed.log);
 
 	set_target(false);
 	snprintf(target.ca_trust_path, sizeof(target.ca_trust_path), "%s", bed.client_cert);
@@ -620,19 +422,19 @@ START_TEST(test_cbc_suites)
 	struct wb_secret *s = cred('b', "cbc", bed.password);
 	char json[160], v[64];
 	struct wb_error err;
-	struct out o;
+	struct bedfix_out o;
 	size_t i;
 	long off;
 	int rc;
 
 	for (i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
-		off = file_size(bed.log);
+		off = bedfix_file_size(bed.log);
 		snprintf(json, sizeof(json), "{\"credssp_tls_max\": \"1.2\", \"credssp_ciphers\": "
 			 "\"%s\"}", suites[i]);
-		bed_set(json);
+		bedfix_set(json);
 		set_target(false);
 		rc = run(s, "echo cbc; echo 12345678901 >&2", &o, &err);
-		bed_set("{\"credssp_tls_max\": \"1.3\", \"credssp_ciphers\": null}");
+		bedfix_set("{\"credssp_tls_max\": \"1.3\", \"credssp_ciphers\": null}");
 		if (rc != 0)
 			show_log(off);
 		ck_assert_msg(rc == 0, "%s: %d: %s", suites[i], rc, err.msg);
@@ -651,27 +453,27 @@ START_TEST(test_tls10_only_when_allowed)
 {
 	struct wb_secret *s = cred('b', "tls10", bed.password);
 	struct wb_error err;
-	struct out o;
-	long off = file_size(bed.log);
+	struct bedfix_out o;
+	long off = bedfix_file_size(bed.log);
 	char v[64];
 	int rc;
 
-	bed_set("{\"credssp_tls_min\": \"1.0\", \"credssp_tls_max\": \"1.0\", "
+	bedfix_set("{\"credssp_tls_min\": \"1.0\", \"credssp_tls_max\": \"1.0\", "
 		"\"credssp_ciphers\": \"ECDHE-RSA-AES128-SHA\"}");
 	set_target(false);
 	rc = run(s, "echo old tls", &o, &err);
 	printf("credssp, TLS 1.0 host: %s\n", err.msg);
 	if (rc != -WB_E_TLS)
-		bed_set("{\"credssp_tls_min\": \"1.2\", \"credssp_tls_max\": \"1.3\", "
+		bedfix_set("{\"credssp_tls_min\": \"1.2\", \"credssp_tls_max\": \"1.3\", "
 			"\"credssp_ciphers\": null}");
 	ck_assert_int_eq(rc, -WB_E_TLS);
 	ck_assert_ptr_nonnull(strstr(err.msg, "credssp_disable_tlsv1_2"));
 	ck_assert_int_eq(events(off, "credssp_delegated", NULL, NULL, NULL, NULL, 0), 0);
 
-	off = file_size(bed.log);
+	off = bedfix_file_size(bed.log);
 	target.credssp_disable_tlsv1_2 = true;
 	rc = run(s, "echo old tls", &o, &err);
-	bed_set("{\"credssp_tls_min\": \"1.2\", \"credssp_tls_max\": \"1.3\", "
+	bedfix_set("{\"credssp_tls_min\": \"1.2\", \"credssp_tls_max\": \"1.3\", "
 		"\"credssp_ciphers\": null}");
 	ck_assert_msg(rc == 0, "%d: %s", rc, err.msg);
 	ck_assert_str_eq(o.text, "old tls\n");
@@ -686,8 +488,8 @@ START_TEST(test_wrong_password)
 {
 	struct wb_secret *s = cred('b', "wrongpw", "not-the-password");
 	struct wb_error err;
-	struct out o;
-	long off = file_size(bed.log);
+	struct bedfix_out o;
+	long off = bedfix_file_size(bed.log);
 
 	set_target(true);
 	ck_assert_int_eq(run(s, "echo x", &o, &err), -WB_E_AUTH);
@@ -705,15 +507,15 @@ START_TEST(test_reauth_after_401)
 {
 	struct wb_secret *s = cred('b', "reauth", bed.password);
 	struct wb_error err;
-	struct out o;
-	long off = file_size(bed.log);
+	struct bedfix_out o;
+	long off = bedfix_file_size(bed.log);
 	int rc, auths, switches;
 
 	set_target(false);
 	target.operation_timeout_sec = 1;	/* several Receives on the connection */
-	bed_set("{\"fail_401_after\": 3}");
+	bedfix_set("{\"fail_401_after\": 3}");
 	rc = run(s, "sleep 3; echo survived", &o, &err);
-	bed_set("{\"fail_401_after\": 0}");
+	bedfix_set("{\"fail_401_after\": 0}");
 	ck_assert_msg(rc == 0, "%d: %s", rc, err.msg);
 	ck_assert_str_eq(o.text, "survived\n");
 	switches = events(off, "fault_switch", NULL, NULL, NULL, NULL, 0);
@@ -758,18 +560,15 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (sodium_init() < 0 || wb_winrm_init() < 0)
 		return 1;
-	parent_pid = getpid();
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
 	if (bed_up() < 0) {
 		fprintf(stderr, "tests/bed/up failed\n");
-		bed_down();
+		bedfix_down();
 		return 1;
 	}
 	setenv("KRB5_CONFIG", bed.krb5_config, 1);
 	if (wb_tickets_new(&tickets, &err) < 0) {
 		fprintf(stderr, "wb_tickets_new: %s\n", err.msg);
-		bed_down();
+		bedfix_down();
 		return 1;
 	}
 	sr = srunner_create(credssp_suite());
@@ -778,7 +577,7 @@ int main(void)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	wb_tickets_free(tickets);
-	bed_down();
+	bedfix_down();
 	wb_winrm_cleanup();
 	return failed ? 1 : 0;
 }

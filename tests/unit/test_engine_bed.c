@@ -6,232 +6,56 @@
  * went over the wire. The bed is taken down on every exit path.
  */
 #include <check.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/timerfd.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
 #include "auth.h"
+#include "bedfix.h"
 #include "http.h"
 #include "winrm/shell.h"
 #include "winrm/soap.h"
 
-extern char **environ;
-
 /* ---- the bed ------------------------------------------------------------------ */
 
-static char bed_dir[256], up_path[512], down_path[512];
-static pid_t parent_pid;
 
 static struct {
 	char host[64], user[64], password[128], ca[512], cert[512], key[512], log[512];
-	char control[256];
 	unsigned https_port, http_port;
 } bed;
 
-static int run_script(const char *path, const char *arg)
-{
-	char *argv[] = { (char *)path, (char *)arg, NULL };
-	pid_t pid;
-	int status;
-
-	if (posix_spawn(&pid, path, NULL, NULL, argv, environ) != 0)
-		return -1;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-static void remove_dir(const char *dir)
-{
-	char *argv[] = { "rm", "-rf", (char *)dir, NULL };
-	pid_t pid;
-	int status;
-
-	if (posix_spawnp(&pid, "rm", NULL, NULL, argv, environ) == 0)
-		waitpid(pid, &status, 0);
-}
-
-static void bed_down(void)
-{
-	if (!bed_dir[0])
-		return;
-	run_script(down_path, bed_dir);
-	remove_dir(bed_dir);
-	bed_dir[0] = '\0';
-}
-
-/* fork + execve + waitpid: what a signal handler may use. */
-static void spawn_wait(const char *path, char *const argv[])
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		execve(path, argv, environ);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-}
-
-/* meson's timeout sends SIGTERM: still take the bed down and remove it (it
- * holds passwords and keys). */
-static void on_signal(int sig)
-{
-	char *down[] = { down_path, bed_dir, NULL };
-	char *rm[] = { "rm", "-rf", bed_dir, NULL };
-
-	if (getpid() == parent_pid && bed_dir[0]) {
-		spawn_wait(down_path, down);
-		spawn_wait("/bin/rm", rm);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void env_value(const char *line, const char *key, char *out, size_t size)
-{
-	size_t kl = strlen(key), n;
-	const char *v;
-
-	if (strncmp(line, "export ", 7) != 0 || strncmp(line + 7, key, kl) != 0 ||
-	    line[7 + kl] != '=')
-		return;
-	v = line + 8 + kl;
-	n = strcspn(v, "\n");
-	if (n && v[0] == '\'' && v[n - 1] == '\'') {	/* shlex quoting */
-		v++;
-		n -= 2;
-	}
-	if (n < size) {
-		memcpy(out, v, n);
-		out[n] = '\0';
-	}
-}
-
 static int bed_up(void)
 {
-	const char *root = getenv("WB_SOURCE_ROOT");
-	char path[600], line[1024], port[16] = "", hport[16] = "";
-	FILE *f;
+	char port[16] = "", hport[16] = "";
 
-	if (!root)
-		root = "../..";
-	snprintf(up_path, sizeof(up_path), "%s/tests/bed/up", root);
-	snprintf(down_path, sizeof(down_path), "%s/tests/bed/down", root);
-	snprintf(bed_dir, sizeof(bed_dir), "/tmp/wb-engine-bed-XXXXXX");
-	if (!mkdtemp(bed_dir)) {
-		bed_dir[0] = '\0';
+	if (bedfix_up("engine") < 0)
 		return -1;
-	}
-	chmod(bed_dir, 0755);
-	if (run_script(up_path, bed_dir) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/env", bed_dir);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		env_value(line, "WINRM_HOST", bed.host, sizeof(bed.host));
-		env_value(line, "WINRM_USER", bed.user, sizeof(bed.user));
-		env_value(line, "WINRM_PASSWORD", bed.password, sizeof(bed.password));
-		env_value(line, "WINRM_CA_CERT", bed.ca, sizeof(bed.ca));
-		env_value(line, "WINRM_CLIENT_CERT", bed.cert, sizeof(bed.cert));
-		env_value(line, "WINRM_CLIENT_KEY", bed.key, sizeof(bed.key));
-		env_value(line, "WINRM_TESTHOST_LOG", bed.log, sizeof(bed.log));
-		env_value(line, "WINRM_TESTHOST_CONTROL", bed.control, sizeof(bed.control));
-		env_value(line, "WINRM_HTTPS_PORT", port, sizeof(port));
-		env_value(line, "WINRM_HTTP_PORT", hport, sizeof(hport));
-	}
-	fclose(f);
+	bedfix_env("WINRM_HOST", bed.host, sizeof(bed.host));
+	bedfix_env("WINRM_USER", bed.user, sizeof(bed.user));
+	bedfix_env("WINRM_PASSWORD", bed.password, sizeof(bed.password));
+	bedfix_env("WINRM_CA_CERT", bed.ca, sizeof(bed.ca));
+	bedfix_env("WINRM_CLIENT_CERT", bed.cert, sizeof(bed.cert));
+	bedfix_env("WINRM_CLIENT_KEY", bed.key, sizeof(bed.key));
+	bedfix_env("WINRM_TESTHOST_LOG", bed.log, sizeof(bed.log));
+	bedfix_env("WINRM_HTTPS_PORT", port, sizeof(port));
+	bedfix_env("WINRM_HTTP_PORT", hport, sizeof(hport));
 	bed.https_port = (unsigned)atoi(port);
 	bed.http_port = (unsigned)atoi(hport);
 	return bed.https_port && bed.password[0] && bed.log[0] ? 0 : -1;
 }
 
-static void bed_set(const char *json)
-{
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	FILE *null = fopen("/dev/null", "w");
-
-	curl_easy_setopt(c, CURLOPT_URL, bed.control);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, null);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	fclose(null);
-}
-
 /* ---- the test host's log --------------------------------------------------------- */
-
-static long log_size(void)
-{
-	struct stat st;
-
-	return stat(bed.log, &st) == 0 ? (long)st.st_size : 0;
-}
-
-/* The log lines written since offset, NUL-separated lines in one buffer. */
-static char *log_since(long offset)
-{
-	FILE *f = fopen(bed.log, "r");
-	long end;
-	char *buf;
-
-	ck_assert_ptr_nonnull(f);
-	fseek(f, 0, SEEK_END);
-	end = ftell(f);
-	buf = calloc(1, (size_t)(end - offset) + 2);
-	fseek(f, offset, SEEK_SET);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)(end - offset), f), (size_t)(end - offset));
-	fclose(f);
-	return buf;
-}
-
-/* "key": value in a json.dumps line: a plain string or a number, as text. */
-static bool jget(const char *line, size_t len, const char *key, char *out, size_t size)
-{
-	char pat[64];
-	const char *p, *e, *stop = line + len;
-	size_t n;
-
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = memmem(line, len, pat, strlen(pat));
-	if (!p)
-		return false;
-	p += strlen(pat);
-	if (*p == '"') {
-		p++;
-		e = memchr(p, '"', (size_t)(stop - p));
-	} else
-		e = p + strcspn(p, ",}\n");
-	if (!e || e > stop || (n = (size_t)(e - p)) >= size)
-		return false;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return true;
-}
 
 struct wire {
 	int n_receive, n_send, n_signal, n_create, n_command, n_delete;
@@ -242,30 +66,30 @@ struct wire {
 
 static void read_wire(long offset, struct wire *w)
 {
-	char *buf = log_since(offset), *line, *next, v[256], conn[16];
+	char *buf = bedfix_file_since(bed.log, offset), *line, *next, v[256], conn[16];
 
 	memset(w, 0, sizeof(*w));
 	for (line = buf; *line; line = next) {
 		size_t len = strcspn(line, "\n");
 
 		next = line + len + (line[len] ? 1 : 0);
-		if (!jget(line, len, "event", v, sizeof(v)))
+		if (!bedfix_jget(line, len, "event", v, sizeof(v)))
 			continue;
 		if (strcmp(v, "shell_delete") == 0)
 			w->shell_deletes++;
-		if (strcmp(v, "signal") == 0 && jget(line, len, "code", v, sizeof(v))) {
+		if (strcmp(v, "signal") == 0 && bedfix_jget(line, len, "code", v, sizeof(v))) {
 			w->signals_terminate += strcmp(v, "terminate") == 0;
 			w->signals_ctrl_c += strcmp(v, "ctrl_c") == 0;
 			continue;
 		}
-		if (strcmp(v, "auth") == 0 && jget(line, len, "scheme", v, sizeof(v)) &&
+		if (strcmp(v, "auth") == 0 && bedfix_jget(line, len, "scheme", v, sizeof(v)) &&
 		    !strstr(w->schemes, v) && strlen(w->schemes) + strlen(v) + 2 < sizeof(w->schemes)) {
 			strcat(w->schemes, v);
 			strcat(w->schemes, " ");
 			continue;
 		}
-		if (strcmp(v, "message") != 0 || !jget(line, len, "action", v, sizeof(v)) ||
-		    !jget(line, len, "conn", conn, sizeof(conn)))
+		if (strcmp(v, "message") != 0 || !bedfix_jget(line, len, "action", v, sizeof(v)) ||
+		    !bedfix_jget(line, len, "conn", conn, sizeof(conn)))
 			continue;
 		if (strstr(v, "/Send") || strstr(v, "/Signal")) {
 			w->n_send += strstr(v, "/Send") != NULL;
@@ -473,7 +297,7 @@ static void run_out_err_exit(struct wb_secret *s, const char *scheme, enum wb_tr
 	struct wb_io io;
 	struct wb_error err = { 0 };
 	struct wire w;
-	long off = log_size();
+	long off = bedfix_file_size(bed.log);
 	struct wb_winrm_result res;
 	int rc;
 
@@ -526,7 +350,7 @@ START_TEST(test_stdin_to_cat)
 	struct wb_io io;
 	struct wb_error err = { 0 };
 	struct wire w;
-	long off = log_size();
+	long off = bedfix_file_size(bed.log);
 	struct wb_winrm_result res;
 
 	for (i = 0; i < n; i++)
@@ -599,7 +423,7 @@ START_TEST(test_5mb_stdout_streams)
 	struct wb_io io;
 	struct wb_error err = { 0 };
 	struct wire w;
-	long off = log_size(), hwm0, hwm1;
+	long off = bedfix_file_size(bed.log), hwm0, hwm1;
 	double t0;
 	struct wb_winrm_result res;
 
@@ -611,7 +435,7 @@ START_TEST(test_5mb_stdout_streams)
 	io_init(&c, &io);
 	c.pattern = true;
 	c.out.max = 0;	/* count, keep nothing */
-	off = log_size();
+	off = bedfix_file_size(bed.log);
 	hwm0 = vm_hwm_kb();
 	t0 = now();
 	ck_assert_msg(wb_winrm_run(&target, &meta, s, "yes", args, 5, &io, &res, &err) == 0,
@@ -644,7 +468,7 @@ START_TEST(test_receive_retried_on_timeout)
 	struct wb_io io;
 	struct wb_error err = { 0 };
 	struct wire w;
-	long off = log_size();
+	long off = bedfix_file_size(bed.log);
 	struct wb_winrm_result res;
 
 	https_target(WB_TRANSPORT_BASIC);
@@ -670,7 +494,7 @@ START_TEST(test_ctrl_c_stops_sleep)
 	struct wb_io io;
 	struct wb_error err = { 0 };
 	struct wire w;
-	long off = log_size();
+	long off = bedfix_file_size(bed.log);
 	double t_end;
 	struct wb_winrm_result res;
 
@@ -705,7 +529,7 @@ START_TEST(test_cancel_terminates_and_deletes)
 	struct wb_io io;
 	struct wb_error err = { 0 };
 	struct wire w;
-	long off = log_size();
+	long off = bedfix_file_size(bed.log);
 	double t_end;
 	struct wb_winrm_result res;
 
@@ -734,7 +558,7 @@ START_TEST(test_client_gone_cancels)
 	struct wb_io io;
 	struct wb_error err = { 0 };
 	struct wire w;
-	long off = log_size();
+	long off = bedfix_file_size(bed.log);
 	struct wb_winrm_result res;
 
 	https_target(WB_TRANSPORT_BASIC);
@@ -756,7 +580,7 @@ START_TEST(test_test_credential)
 	struct wb_winrm_result res;
 	struct wb_error err = { 0 };
 	struct wire w;
-	long off = log_size();
+	long off = bedfix_file_size(bed.log);
 
 	https_target(WB_TRANSPORT_BASIC);
 	ck_assert_msg(wb_winrm_test(&target, &meta, s, NULL, &res, &err) == 0, "%s", err.msg);
@@ -873,7 +697,7 @@ START_TEST(test_http_500_is_remote)
 	struct wb_winrm_result res;
 
 	https_target(WB_TRANSPORT_BASIC);
-	bed_set("{\"http_500\": 1}");
+	bedfix_set("{\"http_500\": 1}");
 	ck_assert_int_eq(wb_winrm_run(&target, &meta, s, "echo", NULL, 0, NULL, &res, &err),
 			 -WB_E_REMOTE);
 	ck_assert_ptr_nonnull(strstr(err.msg, "HTTP 500"));
@@ -886,7 +710,7 @@ START_TEST(test_basic_over_http_refused)
 {
 	struct wb_secret *s = password_cred(bed.password);
 	struct wb_error err = { 0 };
-	long off = log_size();
+	long off = bedfix_file_size(bed.log);
 	struct wire w;
 	struct wb_winrm_result res;
 
@@ -959,7 +783,7 @@ START_TEST(test_http_handshake_and_server_cert)
 	{
 		char server_pem[600];
 
-		snprintf(server_pem, sizeof(server_pem), "%s/certs/server.pem", bed_dir);
+		snprintf(server_pem, sizeof(server_pem), "%s/certs/server.pem", bedfix_dir());
 		fp = fopen(server_pem, "r");
 		ck_assert_ptr_nonnull(fp);
 		x = PEM_read_X509(fp, NULL, NULL, NULL);
@@ -1019,10 +843,10 @@ START_TEST(test_slow_host_is_timeout)
 	https_target(WB_TRANSPORT_BASIC);
 	target.operation_timeout_sec = 1;
 	target.read_timeout_sec = 2;
-	bed_set("{\"latency_ms\": 3500}");
+	bedfix_set("{\"latency_ms\": 3500}");
 	t0 = now();
 	rc = wb_winrm_run(&target, &meta, s, "echo", NULL, 0, NULL, &res, &err);
-	bed_set("{\"latency_ms\": 0}");
+	bedfix_set("{\"latency_ms\": 0}");
 	ck_assert_int_eq(rc, -WB_E_TIMEOUT);
 	ck_assert_double_lt(now() - t0, 3.0);
 	ck_assert_ptr_nonnull(strstr(err.msg, "read_timeout_sec"));
@@ -1070,19 +894,16 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (sodium_init() < 0 || wb_winrm_init() < 0)
 		return 1;
-	parent_pid = getpid();
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
 	if (bed_up() < 0) {
 		fprintf(stderr, "tests/bed/up failed\n");
-		bed_down();
+		bedfix_down();
 		return 1;
 	}
 	sr = srunner_create(bed_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	bed_down();
+	bedfix_down();
 	wb_winrm_cleanup();
 	return failed ? 1 : 0;
 }

@@ -13,22 +13,20 @@
  * kills the bed's KDC). The bed is taken down on every exit path.
  */
 #include <check.h>
-#include <errno.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <sodium.h>
 
 #include "auth.h"
+#include "bedfix.h"
 #include "krb5_tickets.h"
 #include "winrm/shell.h"
 
@@ -36,145 +34,35 @@ extern char **environ;
 
 /* ---- the bed ---------------------------------------------------------------------- */
 
-static char bed_dir[256], up_path[512], down_path[512];
-static pid_t parent_pid;
 static struct wb_tickets *tickets;
 
 static struct {
 	char host[64], user[64], password[128], ca[512], log[512], kdc_log[512];
-	char control[256], realm[64], domain[64], krb5_config[512];
+	char realm[64], domain[64], krb5_config[512];
 	unsigned https_port, http_port;
 } bed;
 
-static int run_script(const char *path, const char *arg)
-{
-	char *argv[] = { (char *)path, (char *)arg, NULL };
-	pid_t pid;
-	int status;
-
-	if (posix_spawn(&pid, path, NULL, NULL, argv, environ) != 0)
-		return -1;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-static void spawn_wait(const char *path, char *const argv[])
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		execve(path, argv, environ);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-}
-
-static void bed_down(void)
-{
-	char *rm[] = { "/bin/rm", "-rf", bed_dir, NULL };
-
-	if (!bed_dir[0])
-		return;
-	run_script(down_path, bed_dir);
-	spawn_wait("/bin/rm", rm);
-	bed_dir[0] = '\0';
-}
-
-/* meson's timeout sends SIGTERM: the bed holds passwords and keys. */
-static void on_signal(int sig)
-{
-	char *down[] = { down_path, bed_dir, NULL };
-	char *rm[] = { "/bin/rm", "-rf", bed_dir, NULL };
-
-	if (getpid() == parent_pid && bed_dir[0]) {
-		spawn_wait(down_path, down);
-		spawn_wait("/bin/rm", rm);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void env_value(const char *line, const char *key, char *out, size_t size)
-{
-	size_t kl = strlen(key), n;
-	const char *v;
-
-	if (strncmp(line, "export ", 7) != 0 || strncmp(line + 7, key, kl) != 0 ||
-	    line[7 + kl] != '=')
-		return;
-	v = line + 8 + kl;
-	n = strcspn(v, "\n");
-	if (n && v[0] == '\'' && v[n - 1] == '\'') {
-		v++;
-		n -= 2;
-	}
-	if (n < size) {
-		memcpy(out, v, n);
-		out[n] = '\0';
-	}
-}
-
 static int bed_up(void)
 {
-	const char *root = getenv("WB_SOURCE_ROOT");
-	char path[600], line[1024], port[16] = "", hport[16] = "";
-	FILE *f;
+	char port[16] = "", hport[16] = "";
 
-	if (!root)
-		root = "../..";
-	snprintf(up_path, sizeof(up_path), "%s/tests/bed/up", root);
-	snprintf(down_path, sizeof(down_path), "%s/tests/bed/down", root);
-	snprintf(bed_dir, sizeof(bed_dir), "/tmp/wb-gss-bed-XXXXXX");
-	if (!mkdtemp(bed_dir)) {
-		bed_dir[0] = '\0';
+	if (bedfix_up("gss") < 0)
 		return -1;
-	}
-	chmod(bed_dir, 0755);
-	if (run_script(up_path, bed_dir) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/env", bed_dir);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		env_value(line, "WINRM_HOST", bed.host, sizeof(bed.host));
-		env_value(line, "WINRM_USER", bed.user, sizeof(bed.user));
-		env_value(line, "WINRM_PASSWORD", bed.password, sizeof(bed.password));
-		env_value(line, "WINRM_CA_CERT", bed.ca, sizeof(bed.ca));
-		env_value(line, "WINRM_TESTHOST_LOG", bed.log, sizeof(bed.log));
-		env_value(line, "WINRM_TESTHOST_CONTROL", bed.control, sizeof(bed.control));
-		env_value(line, "WINRM_KDC_LOG", bed.kdc_log, sizeof(bed.kdc_log));
-		env_value(line, "WINRM_REALM", bed.realm, sizeof(bed.realm));
-		env_value(line, "WINRM_DOMAIN", bed.domain, sizeof(bed.domain));
-		env_value(line, "KRB5_CONFIG", bed.krb5_config, sizeof(bed.krb5_config));
-		env_value(line, "WINRM_HTTPS_PORT", port, sizeof(port));
-		env_value(line, "WINRM_HTTP_PORT", hport, sizeof(hport));
-	}
-	fclose(f);
+	bedfix_env("WINRM_HOST", bed.host, sizeof(bed.host));
+	bedfix_env("WINRM_USER", bed.user, sizeof(bed.user));
+	bedfix_env("WINRM_PASSWORD", bed.password, sizeof(bed.password));
+	bedfix_env("WINRM_CA_CERT", bed.ca, sizeof(bed.ca));
+	bedfix_env("WINRM_TESTHOST_LOG", bed.log, sizeof(bed.log));
+	bedfix_env("WINRM_KDC_LOG", bed.kdc_log, sizeof(bed.kdc_log));
+	bedfix_env("WINRM_REALM", bed.realm, sizeof(bed.realm));
+	bedfix_env("WINRM_DOMAIN", bed.domain, sizeof(bed.domain));
+	bedfix_env("KRB5_CONFIG", bed.krb5_config, sizeof(bed.krb5_config));
+	bedfix_env("WINRM_HTTPS_PORT", port, sizeof(port));
+	bedfix_env("WINRM_HTTP_PORT", hport, sizeof(hport));
 	bed.https_port = (unsigned)atoi(port);
 	bed.http_port = (unsigned)atoi(hport);
 	return bed.https_port && bed.http_port && bed.password[0] && bed.kdc_log[0] &&
 	       bed.krb5_config[0] ? 0 : -1;
-}
-
-static void bed_set(const char *json)
-{
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	FILE *null = fopen("/dev/null", "w");
-
-	curl_easy_setopt(c, CURLOPT_URL, bed.control);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, null);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	fclose(null);
 }
 
 /* The KDC's pid from DIR/pids ({"name": "krb5kdc", "pid": N, ...}). */
@@ -185,7 +73,7 @@ static pid_t kdc_pid(void)
 	size_t n;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/pids", bed_dir);
+	snprintf(path, sizeof(path), "%s/pids", bedfix_dir());
 	f = fopen(path, "r");
 	ck_assert_ptr_nonnull(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -199,54 +87,6 @@ static pid_t kdc_pid(void)
 }
 
 /* ---- logs ------------------------------------------------------------------------------ */
-
-static long file_size(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 ? (long)st.st_size : 0;
-}
-
-static char *file_since(const char *path, long offset)
-{
-	FILE *f = fopen(path, "r");
-	long end;
-	char *buf;
-
-	ck_assert_ptr_nonnull(f);
-	fseek(f, 0, SEEK_END);
-	end = ftell(f);
-	buf = calloc(1, (size_t)(end - offset) + 2);
-	fseek(f, offset, SEEK_SET);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)(end - offset), f), (size_t)(end - offset));
-	fclose(f);
-	return buf;
-}
-
-/* "key": value of a json.dumps line, as text (strings unquoted). */
-static bool jget(const char *line, size_t len, const char *key, char *out, size_t size)
-{
-	char pat[64];
-	const char *p, *e, *stop = line + len;
-	size_t n;
-
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = memmem(line, len, pat, strlen(pat));
-	if (!p)
-		return false;
-	p += strlen(pat);
-	if (*p == '"') {
-		p++;
-		e = memchr(p, '"', (size_t)(stop - p));
-	} else {
-		e = p + strcspn(p, ",}\n");
-	}
-	if (!e || e > stop || (n = (size_t)(e - p)) >= size)
-		return false;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return true;
-}
 
 #define MAX_CONNS 16
 
@@ -301,9 +141,10 @@ static int first_conn(const char *buf)
 		size_t len = strcspn(line, "\n");
 
 		next = line + len + (line[len] ? 1 : 0);
-		if (jget(line, len, "event", v, sizeof(v)) && strcmp(v, "message") == 0 &&
-		    jget(line, len, "action", v, sizeof(v)) && strstr(v, "/transfer/Create") &&
-		    jget(line, len, "conn", conn, sizeof(conn)))
+		if (bedfix_jget(line, len, "event", v, sizeof(v)) && strcmp(v, "message") == 0 &&
+		    bedfix_jget(line, len, "action", v, sizeof(v)) &&
+		    strstr(v, "/transfer/Create") &&
+		    bedfix_jget(line, len, "conn", conn, sizeof(conn)))
 			return atoi(conn);
 	}
 	return -1;
@@ -311,7 +152,7 @@ static int first_conn(const char *buf)
 
 static void read_seen(long offset, struct seen *s)
 {
-	char *buf = file_since(bed.log, offset), *line, *next, v[256], conn[16];
+	char *buf = bedfix_file_since(bed.log, offset), *line, *next, v[256], conn[16];
 	int pass, i, first = first_conn(buf);
 
 	memset(s, 0, sizeof(*s));
@@ -320,17 +161,20 @@ static void read_seen(long offset, struct seen *s)
 			size_t len = strcspn(line, "\n");
 
 			next = line + len + (line[len] ? 1 : 0);
-			if (!jget(line, len, "event", v, sizeof(v)))
+			if (!bedfix_jget(line, len, "event", v, sizeof(v)))
 				continue;
 			if (pass == 0) {
 				if (strcmp(v, "message") == 0 &&
-				    jget(line, len, "action", v, sizeof(v)) && strcmp(v, "null") &&
-				    jget(line, len, "conn", conn, sizeof(conn)) && first >= 0 &&
+				    bedfix_jget(line, len, "action", v, sizeof(v)) &&
+				    strcmp(v, "null") &&
+				    bedfix_jget(line, len, "conn", conn, sizeof(conn)) &&
+				    first >= 0 &&
 				    atoi(conn) >= first)
 					conn_index(s, conn, true);
 				continue;
 			}
-			if (strcmp(v, "fault_switch") == 0 && jget(line, len, "switch", v, sizeof(v)) &&
+			if (strcmp(v, "fault_switch") == 0 &&
+			    bedfix_jget(line, len, "switch", v, sizeof(v)) &&
 			    strcmp(v, "fail_401_after") == 0) {
 				s->n_401_switch++;
 				continue;
@@ -339,28 +183,32 @@ static void read_seen(long offset, struct seen *s)
 				s->n_commands++;
 				continue;
 			}
-			if (!jget(line, len, "conn", conn, sizeof(conn)) ||
+			if (!bedfix_jget(line, len, "conn", conn, sizeof(conn)) ||
 			    (i = conn_index(s, conn, false)) < 0)
 				continue;	/* another run's connection */
 			if (strcmp(v, "auth") == 0) {
 				s->n_auth++;
 				s->auths_per_conn[i]++;
-				if (jget(line, len, "mechanism", v, sizeof(v)))
+				if (bedfix_jget(line, len, "mechanism", v, sizeof(v)))
 					note(s->mechanism, sizeof(s->mechanism), v,
 					     &s->mixed_mechanism);
-				jget(line, len, "spnego", s->spnego, sizeof(s->spnego));
-				if (jget(line, len, "cbt_seen", v, sizeof(v)))
+				bedfix_jget(line, len, "spnego", s->spnego, sizeof(s->spnego));
+				if (bedfix_jget(line, len, "cbt_seen", v, sizeof(v)))
 					note(s->cbt_seen, sizeof(s->cbt_seen), v, &s->mixed_cbt);
-				jget(line, len, "delegation", s->delegation, sizeof(s->delegation));
+				bedfix_jget(line, len, "delegation", s->delegation,
+					    sizeof(s->delegation));
 			} else if (strcmp(v, "auth_fail") == 0) {
 				s->n_auth_fail++;
-				jget(line, len, "reason", s->auth_fail, sizeof(s->auth_fail));
+				bedfix_jget(line, len, "reason", s->auth_fail,
+					    sizeof(s->auth_fail));
 			} else if (strcmp(v, "message") == 0 &&
-				   jget(line, len, "action", v, sizeof(v)) && strcmp(v, "null") != 0) {
+				   bedfix_jget(line, len, "action", v, sizeof(v)) &&
+				   strcmp(v, "null") != 0) {
 				s->n_messages++;
-				if (jget(line, len, "encrypted", v, sizeof(v)) && strcmp(v, "true"))
+				if (bedfix_jget(line, len, "encrypted", v, sizeof(v)) &&
+				    strcmp(v, "true"))
 					s->n_plain++;
-				if (jget(line, len, "protocol", v, sizeof(v)))
+				if (bedfix_jget(line, len, "protocol", v, sizeof(v)))
 					note(s->protocol, sizeof(s->protocol), v, &s->mixed_protocol);
 				if (!memmem(line, len, "/Send\"", 6) &&
 				    !memmem(line, len, "/Signal\"", 8))
@@ -374,7 +222,7 @@ static void read_seen(long offset, struct seen *s)
 /* AS-REQ and TGS-REQ lines of the KDC log since an offset. */
 static void kdc_requests(long offset, int *as_req, int *tgs_req)
 {
-	char *buf = file_since(bed.kdc_log, offset), *p;
+	char *buf = bedfix_file_since(bed.kdc_log, offset), *p;
 
 	*as_req = *tgs_req = 0;
 	for (p = buf; (p = strstr(p, "AS_REQ")); p++)
@@ -433,42 +281,10 @@ static void set_target(enum wb_transport tr, enum wire w)
 	snprintf(target.ca_trust_path, sizeof(target.ca_trust_path), "%s", bed.ca);
 }
 
-struct out {
-	char text[4096];
-	size_t len;
-};
-
-static int on_output(void *ctx, int stream, const uint8_t *p, size_t n)
+static int run(const struct wb_secret *s, const char *cmd, struct bedfix_out *o,
+	       struct wb_error *err)
 {
-	struct out *o = ctx;
-
-	(void)stream;
-	if (o->len + n < sizeof(o->text)) {
-		memcpy(o->text + o->len, p, n);
-		o->len += n;
-		o->text[o->len] = '\0';
-	}
-	return 0;
-}
-
-static int next_input(void *ctx, struct wb_input *ev)
-{
-	(void)ctx;
-	memset(ev, 0, sizeof(*ev));
-	return 0;
-}
-
-static int run(const struct wb_secret *s, const char *cmd, struct out *o, struct wb_error *err)
-{
-	struct wb_io io = { .ctx = o, .on_output = on_output, .next_input = next_input,
-			    .wait_fds = { -1, -1 }, .tickets = tickets };
-	struct wb_winrm_result res;
-	int rc;
-
-	memset(o, 0, sizeof(*o));
-	memset(err, 0, sizeof(*err));
-	rc = wb_winrm_run(&target, &meta, s, cmd, NULL, 0, &io, &res, err);
-	return rc < 0 ? rc : res.exit_code;
+	return bedfix_run(&target, &meta, s, tickets, cmd, o, err);
 }
 
 /* ---- the matrix ---------------------------------------------------------------------------- */
@@ -494,16 +310,16 @@ static void check_run(const struct mech_case *c, enum wire w)
 	struct wb_secret *s = cred(c->cred_kind, "matrix", bed.password);
 	struct wb_error err;
 	struct seen seen;
-	struct out o;
-	long off = file_size(bed.log);
+	struct bedfix_out o;
+	long off = bedfix_file_size(bed.log);
 	int i, rc;
 
 	set_target(c->tr, w);
 	if (w == HTTPS_STRICT)
-		bed_set("{\"strict_cbt\": true}");
+		bedfix_set("{\"strict_cbt\": true}");
 	rc = run(s, "echo hello from $(id -un); exit 4", &o, &err);
 	if (w == HTTPS_STRICT)
-		bed_set("{\"strict_cbt\": false}");
+		bedfix_set("{\"strict_cbt\": false}");
 	ck_assert_msg(rc == 4, "%s over %s: rc %d: %s", wb_transport_name(c->tr), wire_name(w),
 		      rc, err.msg);
 	ck_assert_str_eq(o.text, "hello from nobody\n");
@@ -513,7 +329,7 @@ static void check_run(const struct mech_case *c, enum wire w)
 	       c->cred_kind, wire_name(w), seen.n_auth, seen.n_conns, seen.mechanism, seen.spnego,
 	       seen.cbt_seen, seen.n_messages, seen.n_plain, seen.protocol);
 	if (seen.n_auth_fail || seen.mixed_mechanism || seen.mixed_cbt) {
-		char *log = file_since(bed.log, off);
+		char *log = bedfix_file_since(bed.log, off);
 
 		printf("what the test host saw:\n%s", log);
 		free(log);
@@ -554,18 +370,18 @@ START_TEST(test_no_new_tickets_for_later_commands)
 {
 	struct wb_secret *s = cred('k', "reuse", bed.password);
 	struct wb_error err;
-	struct out o;
+	struct bedfix_out o;
 	int as, tgs, i, rc;
 	long off;
 
 	set_target(WB_TRANSPORT_KERBEROS, HTTP_ENC);
-	off = file_size(bed.kdc_log);
+	off = bedfix_file_size(bed.kdc_log);
 	ck_assert_msg((rc = run(s, "echo 1", &o, &err)) == 0, "%d: %s", rc, err.msg);
 	kdc_requests(off, &as, &tgs);
 	printf("first kerberos command: %d AS-REQ, %d TGS-REQ\n", as, tgs);
 	ck_assert_int_ge(as, 1);
 	ck_assert_int_eq(tgs, 1);	/* one service ticket serves both connections */
-	off = file_size(bed.kdc_log);
+	off = bedfix_file_size(bed.kdc_log);
 	for (i = 2; i <= 10; i++) {
 		ck_assert_msg((rc = run(s, "echo more", &o, &err)) == 0, "%d: %s", rc, err.msg);
 		ck_assert_str_eq(o.text, "more\n");
@@ -595,9 +411,9 @@ static void make_keytab(char *path, size_t size)
 	pid_t pid;
 	int status;
 
-	snprintf(path, size, "%s/alice.keytab", bed_dir);
+	snprintf(path, size, "%s/alice.keytab", bedfix_dir());
 	snprintf(query, sizeof(query), "ktadd -k %s -norandkey %s", path, bed.user);
-	snprintf(profile, sizeof(profile), "%s/kdc.conf", bed_dir);
+	snprintf(profile, sizeof(profile), "%s/kdc.conf", bedfix_dir());
 	setenv("KRB5_KDC_PROFILE", profile, 1);
 	ck_assert_int_eq(posix_spawnp(&pid, "kadmin.local", NULL, NULL, argv, environ), 0);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -610,7 +426,7 @@ START_TEST(test_keytab_credential)
 	char path[600], buf[8192];
 	struct wb_error err;
 	struct seen seen;
-	struct out o;
+	struct bedfix_out o;
 	size_t n;
 	long off;
 	FILE *f;
@@ -632,7 +448,7 @@ START_TEST(test_keytab_credential)
 	snprintf(meta.user, sizeof(meta.user), "%s@%s", bed.user, bed.realm);
 	for (i = 0; i < 2; i++) {
 		set_target(i ? WB_TRANSPORT_NEGOTIATE : WB_TRANSPORT_KERBEROS, i ? HTTPS_CBT : HTTP_ENC);
-		off = file_size(bed.log);
+		off = bedfix_file_size(bed.log);
 		ck_assert_msg((rc = run(s, "echo keytab", &o, &err)) == 0, "%d: %s", rc, err.msg);
 		ck_assert_str_eq(o.text, "keytab\n");
 		read_seen(off, &seen);
@@ -652,8 +468,8 @@ START_TEST(test_encryption_always_over_https)
 	struct wb_secret *s = cred('n', "enc", bed.password);
 	struct wb_error err;
 	struct seen seen;
-	struct out o;
-	long off = file_size(bed.log);
+	struct bedfix_out o;
+	long off = bedfix_file_size(bed.log);
 	int rc;
 
 	set_target(WB_TRANSPORT_NTLM, HTTPS_CBT);
@@ -671,7 +487,7 @@ START_TEST(test_encryption_never_over_http_is_refused)
 {
 	struct wb_secret *s = cred('k', "never", bed.password);
 	struct wb_error err;
-	struct out o;
+	struct bedfix_out o;
 
 	set_target(WB_TRANSPORT_KERBEROS, HTTP_ENC);
 	target.message_encryption = WB_MSGENC_NEVER;
@@ -684,7 +500,7 @@ END_TEST
 
 /* stdin in several 64 KiB Sends, output back, all sealed. */
 struct feed {
-	struct out o;		/* first: on_output takes it */
+	struct bedfix_out o;		/* first: bedfix_on_output takes it */
 	const uint8_t *p;
 	size_t n, off;
 	int fd;
@@ -715,12 +531,12 @@ START_TEST(test_stdin_sealed)
 	size_t n = 150000, i;
 	uint8_t *in = malloc(n);
 	struct feed f = { .p = in, .n = n, .fd = eventfd(1, 0) };
-	struct wb_io io = { .ctx = &f, .on_output = on_output, .next_input = feed_input,
+	struct wb_io io = { .ctx = &f, .on_output = bedfix_on_output, .next_input = feed_input,
 			    .wait_fds = { f.fd, -1 }, .stdin_open = true, .tickets = tickets };
 	struct wb_winrm_result res;
 	struct wb_error err = { 0 };
 	struct seen seen;
-	long off = file_size(bed.log);
+	long off = bedfix_file_size(bed.log);
 
 	for (i = 0; i < n; i++)
 		in[i] = (uint8_t)('a' + i % 26);
@@ -740,7 +556,7 @@ END_TEST
 
 /* 5 MB of output through sealed Receives: counted, timed. */
 struct counter {
-	struct out o;		/* first: unused text */
+	struct bedfix_out o;		/* first: unused text */
 	size_t total, bad;
 };
 
@@ -760,12 +576,12 @@ static void stream_5mb(enum wb_transport tr, char kind)
 	static const char *const args[] = { "|", "head", "-c", "5242880" };
 	struct wb_secret *s = cred(kind, "stream", bed.password);
 	struct counter c = { .total = 0 };
-	struct wb_io io = { .ctx = &c, .on_output = count_output, .next_input = next_input,
+	struct wb_io io = { .ctx = &c, .on_output = count_output, .next_input = bedfix_no_input,
 			    .wait_fds = { -1, -1 }, .tickets = tickets };
 	struct wb_winrm_result res;
 	struct wb_error err = { 0 };
 	struct seen seen;
-	long off = file_size(bed.log);
+	long off = bedfix_file_size(bed.log);
 	struct timespec t0, t1;
 
 	set_target(tr, HTTP_ENC);
@@ -798,15 +614,15 @@ static void reauth(enum wb_transport tr, char kind, enum wire w)
 	struct wb_secret *s = cred(kind, "reauth", bed.password);
 	struct wb_error err;
 	struct seen seen;
-	struct out o;
-	long off = file_size(bed.log);
+	struct bedfix_out o;
+	long off = bedfix_file_size(bed.log);
 	int rc;
 
 	set_target(tr, w);
 	target.operation_timeout_sec = 1;	/* several Receives on the connection */
-	bed_set("{\"fail_401_after\": 3}");
+	bedfix_set("{\"fail_401_after\": 3}");
 	rc = run(s, "sleep 3; echo survived", &o, &err);
-	bed_set("{\"fail_401_after\": 0}");
+	bedfix_set("{\"fail_401_after\": 0}");
 	read_seen(off, &seen);
 	printf("%s over %s with fail_401_after=3: rc %d, %d 401s, %d auths, %d messages\n",
 	       wb_transport_name(tr), wire_name(w), rc, seen.n_401_switch, seen.n_auth,
@@ -836,33 +652,33 @@ START_TEST(test_delegation_only_when_asked)
 	struct wb_secret *s = cred('k', "deleg", bed.password);
 	struct wb_error err;
 	struct seen seen;
-	struct out o;
+	struct bedfix_out o;
 	long off;
 	int rc;
 
 	set_target(WB_TRANSPORT_KERBEROS, HTTPS_CBT);
 	meta.flags = WB_CRED_F_DELEGATE;
-	off = file_size(bed.log);
+	off = bedfix_file_size(bed.log);
 	ck_assert_msg((rc = run(s, "echo d", &o, &err)) == 0, "%d: %s", rc, err.msg);
 	read_seen(off, &seen);
 	ck_assert_str_eq(seen.delegation, "false");	/* allowed, not asked */
 
 	target.kerberos_delegation = true;
-	off = file_size(bed.log);
+	off = bedfix_file_size(bed.log);
 	ck_assert_msg((rc = run(s, "echo d", &o, &err)) == 0, "%d: %s", rc, err.msg);
 	read_seen(off, &seen);
 	ck_assert_str_eq(seen.delegation, "true");
 
 	set_target(WB_TRANSPORT_NEGOTIATE, HTTP_ENC);
 	target.kerberos_delegation = true;
-	off = file_size(bed.log);
+	off = bedfix_file_size(bed.log);
 	ck_assert_msg((rc = run(s, "echo d", &o, &err)) == 0, "%d: %s", rc, err.msg);
 	read_seen(off, &seen);
 	ck_assert_str_eq(seen.delegation, "true");
 
 	/* Asked, but the credential does not allow it: refused before any I/O. */
 	meta.flags = 0;
-	off = file_size(bed.log);
+	off = bedfix_file_size(bed.log);
 	ck_assert_int_eq(run(s, "echo d", &o, &err), -WB_E_DENIED);
 	ck_assert_ptr_nonnull(strstr(err.msg, "does not allow delegation"));
 	read_seen(off, &seen);
@@ -877,7 +693,7 @@ START_TEST(test_wrong_password)
 {
 	struct wb_secret *s = cred('k', "wrong-krb", "not-the-password-1");
 	struct wb_error err;
-	struct out o;
+	struct bedfix_out o;
 
 	set_target(WB_TRANSPORT_KERBEROS, HTTP_ENC);
 	ck_assert_int_eq(run(s, "echo x", &o, &err), -WB_E_AUTH);
@@ -901,7 +717,7 @@ START_TEST(test_unknown_spn)
 {
 	struct wb_secret *s = cred('k', "spn", bed.password);
 	struct wb_error err;
-	struct out o;
+	struct bedfix_out o;
 
 	set_target(WB_TRANSPORT_KERBEROS, HTTPS_CBT);
 	snprintf(target.kerberos_hostname_override, sizeof(target.kerberos_hostname_override),
@@ -919,13 +735,13 @@ START_TEST(test_strict_cbt_without_binding)
 {
 	struct wb_secret *s = cred('k', "strict", bed.password);
 	struct wb_error err;
-	struct out o;
+	struct bedfix_out o;
 	int rc;
 
 	set_target(WB_TRANSPORT_KERBEROS, HTTPS_NO_CBT);
-	bed_set("{\"strict_cbt\": true}");
+	bedfix_set("{\"strict_cbt\": true}");
 	rc = run(s, "echo x", &o, &err);
-	bed_set("{\"strict_cbt\": false}");
+	bedfix_set("{\"strict_cbt\": false}");
 	printf("kerberos, strict CBT, send_cbt off: %s\n", err.msg);
 	ck_assert_int_eq(rc, -WB_E_AUTH);
 	ck_assert_ptr_nonnull(strstr(err.msg, "keep send_cbt on"));
@@ -937,7 +753,7 @@ START_TEST(test_stopped_kdc)
 {
 	struct wb_secret *s = cred('k', "kdc-down", bed.password);
 	struct wb_error err;
-	struct out o;
+	struct bedfix_out o;
 	pid_t pid = kdc_pid();
 	int rc;
 
@@ -990,19 +806,16 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (sodium_init() < 0 || wb_winrm_init() < 0)
 		return 1;
-	parent_pid = getpid();
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
 	if (bed_up() < 0) {
 		fprintf(stderr, "tests/bed/up failed\n");
-		bed_down();
+		bedfix_down();
 		return 1;
 	}
 	/* The bed's realm for every krb5 context this process makes. */
 	setenv("KRB5_CONFIG", bed.krb5_config, 1);
 	if (wb_tickets_new(&tickets, &err) < 0) {
 		fprintf(stderr, "wb_tickets_new: %s\n", err.msg);
-		bed_down();
+		bedfix_down();
 		return 1;
 	}
 	sr = srunner_create(gss_suite());
@@ -1011,7 +824,7 @@ int main(void)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	wb_tickets_free(tickets);
-	bed_down();
+	bedfix_down();
 	wb_winrm_cleanup();
 	return failed ? 1 : 0;
 }

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include <krb5/krb5.h>
 #include <sodium.h>
 
+#include "bedfix.h"
 #include "krb5_tickets.h"
 
 extern char **environ;
@@ -32,9 +32,6 @@ extern char **environ;
 #define REALM "WINRM.TEST"
 
 /* ---- the bed ------------------------------------------------------------------ */
-
-static char bed_dir[256], up_path[512], down_path[512];
-static pid_t parent_pid;
 
 static struct {
 	char user[64], password[128], user2[64], password2[128], domain[64];
@@ -55,101 +52,18 @@ static int wait_pid(pid_t pid)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-static int run_script(const char *path, const char *arg)
-{
-	char *argv[] = { (char *)path, (char *)arg, NULL };
-	pid_t pid;
-
-	if (posix_spawn(&pid, path, NULL, NULL, argv, environ) != 0)
-		return -1;
-	return wait_pid(pid);
-}
-
-static void remove_dir(const char *dir)
-{
-	char *argv[] = { "rm", "-rf", (char *)dir, NULL };
-	pid_t pid;
-
-	if (posix_spawnp(&pid, "rm", NULL, NULL, argv, environ) == 0)
-		wait_pid(pid);
-}
-
-static void bed_down(void)
-{
-	if (!bed_dir[0])
-		return;
-	run_script(down_path, bed_dir);
-	remove_dir(bed_dir);
-	bed_dir[0] = '\0';
-}
-
-/* fork + execve + waitpid: what a signal handler may use. */
-static void spawn_wait(const char *path, char *const argv[])
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		execve(path, argv, environ);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-}
-
-/* meson's timeout sends SIGTERM: still take the bed down and remove it (it
- * holds passwords and keys). */
-static void on_signal(int sig)
-{
-	char *down[] = { down_path, bed_dir, NULL };
-	char *rm[] = { "rm", "-rf", bed_dir, NULL };
-
-	if (getpid() == parent_pid && bed_dir[0]) {
-		spawn_wait(down_path, down);
-		spawn_wait("/bin/rm", rm);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void env_value(const char *line, const char *key, char *out, size_t size)
-{
-	size_t kl = strlen(key), n;
-	const char *v;
-
-	if (strncmp(line, "export ", 7) != 0 || strncmp(line + 7, key, kl) != 0 ||
-	    line[7 + kl] != '=')
-		return;
-	v = line + 8 + kl;
-	n = strcspn(v, "\n");
-	if (n && v[0] == '\'' && v[n - 1] == '\'') {	/* shlex quoting */
-		v++;
-		n -= 2;
-	}
-	if (n < size) {
-		memcpy(out, v, n);
-		out[n] = '\0';
-	}
-}
-
 static int read_env(void)
 {
-	char path[600], line[1024], port[16] = "";
-	FILE *f;
+	char port[16] = "";
 
-	snprintf(path, sizeof(path), "%s/env", bed_dir);
-	if (!(f = fopen(path, "r")))
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		env_value(line, "WINRM_USER", bed.user, sizeof(bed.user));
-		env_value(line, "WINRM_PASSWORD", bed.password, sizeof(bed.password));
-		env_value(line, "WINRM_USER2", bed.user2, sizeof(bed.user2));
-		env_value(line, "WINRM_PASSWORD2", bed.password2, sizeof(bed.password2));
-		env_value(line, "WINRM_DOMAIN", bed.domain, sizeof(bed.domain));
-		env_value(line, "KRB5_CONFIG", bed.krb5_conf, sizeof(bed.krb5_conf));
-		env_value(line, "WINRM_KDC_LOG", bed.kdc_log, sizeof(bed.kdc_log));
-		env_value(line, "WINRM_KDC_PORT", port, sizeof(port));
-	}
-	fclose(f);
+	bedfix_env("WINRM_USER", bed.user, sizeof(bed.user));
+	bedfix_env("WINRM_PASSWORD", bed.password, sizeof(bed.password));
+	bedfix_env("WINRM_USER2", bed.user2, sizeof(bed.user2));
+	bedfix_env("WINRM_PASSWORD2", bed.password2, sizeof(bed.password2));
+	bedfix_env("WINRM_DOMAIN", bed.domain, sizeof(bed.domain));
+	bedfix_env("KRB5_CONFIG", bed.krb5_conf, sizeof(bed.krb5_conf));
+	bedfix_env("WINRM_KDC_LOG", bed.kdc_log, sizeof(bed.kdc_log));
+	bedfix_env("WINRM_KDC_PORT", port, sizeof(port));
 	bed.kdc_port = (unsigned)atoi(port);
 	return bed.password[0] && bed.krb5_conf[0] && bed.kdc_log[0] && bed.kdc_port ? 0 : -1;
 }
@@ -199,7 +113,7 @@ static int write_renew_conf(void)
 	if (!(p = strstr(text, tag)))
 		return -1;
 	p += strlen(tag);
-	snprintf(bed.renew_conf, sizeof(bed.renew_conf), "%s/krb5-renew.conf", bed_dir);
+	snprintf(bed.renew_conf, sizeof(bed.renew_conf), "%s/krb5-renew.conf", bedfix_dir());
 	if (!(f = fopen(bed.renew_conf, "w")))
 		return -1;
 	fprintf(f, "%.*s    renew_lifetime = 1d\n%s", (int)(p - text), text, p);
@@ -211,7 +125,7 @@ static int make_principals(void)
 {
 	char q[2048];
 
-	snprintf(bed.keytab, sizeof(bed.keytab), "%s/ktuser.keytab", bed_dir);
+	snprintf(bed.keytab, sizeof(bed.keytab), "%s/ktuser.keytab", bedfix_dir());
 	snprintf(q, sizeof(q),
 		 "addprinc -pw %s -maxlife \"30 seconds\" -maxrenewlife 0 shortlife\n"
 		 "addprinc -pw %s -maxlife \"30 seconds\" -maxrenewlife \"1 day\" shortrenew\n"
@@ -225,23 +139,12 @@ static int make_principals(void)
 
 static int bed_up(void)
 {
-	const char *root = getenv("WB_SOURCE_ROOT");
 	char path[600];
 
-	if (!root)
-		root = "../..";
-	snprintf(up_path, sizeof(up_path), "%s/tests/bed/up", root);
-	snprintf(down_path, sizeof(down_path), "%s/tests/bed/down", root);
-	snprintf(bed_dir, sizeof(bed_dir), "/tmp/wb-tickets-bed-XXXXXX");
-	if (!mkdtemp(bed_dir)) {
-		bed_dir[0] = '\0';
-		return -1;
-	}
-	chmod(bed_dir, 0755);
-	if (run_script(up_path, bed_dir) < 0 || read_env() < 0)
+	if (bedfix_up("tickets") < 0 || read_env() < 0)
 		return -1;
 	/* Before any krb5 context exists: every one reads this realm. */
-	snprintf(path, sizeof(path), "%s/kdc.conf", bed_dir);
+	snprintf(path, sizeof(path), "%s/kdc.conf", bedfix_dir());
 	setenv("KRB5_CONFIG", bed.krb5_conf, 1);
 	setenv("KRB5_KDC_PROFILE", path, 1);
 	unsetenv("KRB5CCNAME");
@@ -435,7 +338,7 @@ START_TEST(test_password_tgt)
 	ck_assert(!(info.flags & TKT_FLG_FORWARDABLE));
 	/* Nothing in the environment, nothing in the default (FILE) ccache. */
 	ck_assert_ptr_null(getenv("KRB5CCNAME"));
-	snprintf(path, sizeof(path), "%s/krb5cc_default", bed_dir);
+	snprintf(path, sizeof(path), "%s/krb5cc_default", bedfix_dir());
 	ck_assert_int_ne(access(path, F_OK), 0);
 	wb_tickets_free(t);
 	/* Freed: the ccache is gone. */
@@ -882,7 +785,7 @@ static pid_t bed_kdc_pid(void)
 	size_t n;
 	int i;
 
-	snprintf(path, sizeof(path), "%s/pids", bed_dir);
+	snprintf(path, sizeof(path), "%s/pids", bedfix_dir());
 	n = load_file(path, (uint8_t *)text, sizeof(text) - 1);
 	text[n] = '\0';
 	p = strstr(text, "\"name\": \"krb5kdc\"");
@@ -983,18 +886,15 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (sodium_init() < 0)
 		return 1;
-	parent_pid = getpid();
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
 	if (bed_up() < 0) {
 		fprintf(stderr, "tests/bed/up or the test principals failed\n");
-		bed_down();
+		bedfix_down();
 		return 1;
 	}
 	sr = srunner_create(tickets_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	bed_down();
+	bedfix_down();
 	return failed ? 1 : 0;
 }
