@@ -117,11 +117,16 @@ int wb_session_policy_check(struct wb_session *s, const struct wb_frame *f)
 	struct wb_run_req r;
 	struct wb_peer who = s->peer;
 	char user[64];
-	int rc;
+	int rc, urc = -ENOENT;
 
 	rc = wb_session_parse_req(s, f, true, &r, &err);
-	if (rc == 0 && wb_attr_str(f, WB_A_CHECK_USER, 0, user, sizeof(user)) == 0 &&
-	    strcmp(user, s->peer.user) != 0) {
+	/* CHECK_USER absent: the caller; malformed or too long: an error, never
+	 * silently the caller. */
+	if (rc == 0 && (urc = wb_attr_str(f, WB_A_CHECK_USER, 0, user, sizeof(user))) != -ENOENT &&
+	    urc < 0)
+		rc = wb_error_set(&err, WB_E_INVALID, "CHECK_USER must be a user name or uid "
+				  "of at most %zu characters", sizeof(user) - 1);
+	if (rc == 0 && urc == 0 && strcmp(user, s->peer.user) != 0) {
 		if (!wb_session_is_admin(s))
 			rc = wb_error_set(&err, WB_E_DENIED, "only root or the admin group may "
 					  "check the policy for another user");

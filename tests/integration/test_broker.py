@@ -208,6 +208,20 @@ class BrokerTest(unittest.TestCase):
         self.assertIn(b"allow\nrule: ", res.stdout)
         self.assertIn(b"[rule tests-open]", res.stdout)
 
+    def test_policy_check_overlong_user_is_an_error(self):
+        # Too long for the broker is refused, never answered for the caller instead.
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(15)
+        s.connect(self.broker.socket)
+        s.sendall(HELLO)
+        self.assertEqual(read_frame(s)[0], 0x0001)
+        s.sendall(frame(0x0050, [(0x0010, b"shared-pw"), (0x0020, b"localhost"),
+                                 (0x0021, b"echo"), (0x0070, b"u" * 100)]))
+        ftype, body = read_frame(s)
+        s.close()
+        self.assertEqual(ftype, 0x00FF)
+        self.assertIn(b"CHECK_USER", body)
+
     def test_cred_test(self):
         self.ok(self.cli("cred", "test", "shared-pw", "localhost", "--port", self.port))
         self.ok(self.cli("cred", "test", "shared-cert", "localhost", "--port", self.port))
