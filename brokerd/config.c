@@ -1,5 +1,6 @@
 /* config.c - see config.h; the file format is documented in docs/config.md. */
 #include "config.h"
+#include "ini.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -314,18 +315,6 @@ static int perr(const struct parser *p, unsigned line, const char *fmt, ...)
 static bool is_space(char ch)
 {
 	return ch == ' ' || ch == '\t';
-}
-
-static char *trim(char *s)
-{
-	size_t n;
-
-	while (is_space(*s))
-		s++;
-	n = strlen(s);
-	while (n > 0 && is_space(s[n - 1]))
-		s[--n] = '\0';
-	return s;
 }
 
 static int parse_uint(const char *v, unsigned min, unsigned max, unsigned *out)
@@ -759,7 +748,7 @@ static int start_section(struct parser *p, char *s)
 		return perr(p, p->line, "unterminated section header; expected [broker] or "
 			    "[host PATTERN]");
 	s[n - 1] = '\0';
-	inner = trim(s + 1);
+	inner = wb_ini_trim(s + 1);
 	rc = finish_section(p);
 	if (rc < 0)
 		return rc;
@@ -773,7 +762,7 @@ static int start_section(struct parser *p, char *s)
 		return 0;
 	}
 	if (!strncmp(inner, "host", 4) && (inner[4] == '\0' || is_space(inner[4]))) {
-		char *pat = trim(inner + 4);
+		char *pat = wb_ini_trim(inner + 4);
 
 		if (strpbrk(pat, " \t"))
 			return perr(p, p->line, "[host %s]: one pattern per section", pat);
@@ -784,31 +773,28 @@ static int start_section(struct parser *p, char *s)
 
 static int parse_line(struct parser *p, char *line)
 {
-	size_t i, n = strlen(line);
-	char *s, *eq, *key;
+	struct wb_ini_line l;
 
-	if (n > 0 && line[n - 1] == '\r')
-		line[--n] = '\0';
-	for (i = 0; i < n; i++)
-		if (((unsigned char)line[i] < 0x20 && line[i] != '\t') || line[i] == 0x7f)
-			return perr(p, p->line, "control character 0x%02x at column %zu",
-				    (unsigned char)line[i], i + 1);
-	s = trim(line);
-	if (!*s || *s == '#')
+	wb_ini_split(line, &l);
+	switch (l.kind) {
+	case WB_INI_BLANK:
 		return 0;
-	if (*s == '[')
-		return start_section(p, s);
-	eq = strchr(s, '=');
-	if (!eq)
+	case WB_INI_BAD_CHAR:
+		return perr(p, p->line, "control character 0x%02x at column %zu", l.bad_byte,
+			    l.bad_col);
+	case WB_INI_SECTION:
+		return start_section(p, l.text);
+	case WB_INI_NO_EQUALS:
 		return perr(p, p->line, "expected 'key = value', a [section] or a # comment");
-	*eq = '\0';
-	key = trim(s);
-	if (!*key)
+	case WB_INI_NO_KEY:
 		return perr(p, p->line, "missing key before '='");
+	case WB_INI_PAIR:
+		break;
+	}
 	if (p->sec == SEC_NONE)
 		return perr(p, p->line, "'%s' is outside any section; put it under [broker] or "
-			    "[host PATTERN]", key);
-	return apply_key(p, key, trim(eq + 1));
+			    "[host PATTERN]", l.key);
+	return apply_key(p, l.key, l.value);
 }
 
 static struct wb_config *config_new(const char *name)

@@ -1,6 +1,7 @@
 /* parse.c - a policy file's lines, [rule NAME] sections and keys
  * (docs/policy.md, "Format"); the values are parse_value.c's and timewin.c's. */
 #include "policy_int.h"
+#include "ini.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,18 +66,6 @@ static int oom(const struct parser *p)
 static bool is_blank(char ch)
 {
 	return ch == ' ' || ch == '\t';
-}
-
-static char *trim(char *s)
-{
-	size_t n;
-
-	while (is_blank(*s))
-		s++;
-	n = strlen(s);
-	while (n > 0 && is_blank(s[n - 1]))
-		s[--n] = '\0';
-	return s;
 }
 
 /* ---- keys ---- */
@@ -256,13 +245,13 @@ static int start_section(struct parser *p, char *s)
 	if (n < 2 || s[n - 1] != ']')
 		return perr(p, p->line, "unterminated section header; expected [rule NAME]");
 	s[n - 1] = '\0';
-	inner = trim(s + 1);
+	inner = wb_ini_trim(s + 1);
 	rc = finish_rule(p);
 	if (rc < 0)
 		return rc;
 	if (strncmp(inner, "rule", 4) || (inner[4] && !is_blank(inner[4])))
 		return perr(p, p->line, "unknown section [%.64s]; expected [rule NAME]", inner);
-	inner = trim(inner + 4);
+	inner = wb_ini_trim(inner + 4);
 	if (!*inner)
 		return perr(p, p->line, "[rule] needs a name, e.g. [rule ops-jump]");
 	return start_rule(p, inner);
@@ -270,30 +259,28 @@ static int start_section(struct parser *p, char *s)
 
 static int parse_line(struct parser *p, char *line)
 {
-	size_t i, n = strlen(line);
-	char *s, *eq, *key;
+	struct wb_ini_line l;
 
-	if (n > 0 && line[n - 1] == '\r')
-		line[--n] = '\0';
-	for (i = 0; i < n; i++)
-		if (((unsigned char)line[i] < 0x20 && line[i] != '\t') || line[i] == 0x7f)
-			return perr(p, p->line, "control character 0x%02x at column %zu",
-				    (unsigned char)line[i], i + 1);
-	s = trim(line);
-	if (!*s || *s == '#')
+	wb_ini_split(line, &l);
+	switch (l.kind) {
+	case WB_INI_BLANK:
 		return 0;
-	if (*s == '[')
-		return start_section(p, s);
-	eq = strchr(s, '=');
-	if (!eq)
+	case WB_INI_BAD_CHAR:
+		return perr(p, p->line, "control character 0x%02x at column %zu", l.bad_byte,
+			    l.bad_col);
+	case WB_INI_SECTION:
+		return start_section(p, l.text);
+	case WB_INI_NO_EQUALS:
 		return perr(p, p->line, "expected 'key = value', [rule NAME] or a # comment");
-	*eq = '\0';
-	key = trim(s);
-	if (!*key)
+	case WB_INI_NO_KEY:
 		return perr(p, p->line, "missing key before '='");
+	case WB_INI_PAIR:
+		break;
+	}
 	if (!p->cur)
-		return perr(p, p->line, "'%.64s' is outside any rule; start one with [rule NAME]", key);
-	return apply_key(p, key, trim(eq + 1));
+		return perr(p, p->line, "'%.64s' is outside any rule; start one with [rule NAME]",
+			    l.key);
+	return apply_key(p, l.key, l.value);
 }
 
 /* ---- the file ---- */
