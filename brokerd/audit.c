@@ -288,12 +288,15 @@ static void add_common(struct wb_audit *a, struct fields *fs, const struct wb_au
 		add_str(fs, "cgroup", ev->login->cgroup[0] ? ev->login->cgroup : NULL);
 	}
 	add_str(fs, "cred", ev->cred);
+	if (ev->has_cred_owner)
+		add_uint(fs, "cred_owner", ev->cred_owner);
 	add_str(fs, "host", ev->host);
 	if (ev->port)
 		add_uint(fs, "port", ev->port);
 	add_str(fs, "transport", ev->transport);
 	add_str(fs, "encryption", ev->encryption);
-	add_bool(fs, "delegation", ev->delegation);
+	if (!ev->has_cred_owner)
+		add_bool(fs, "delegation", ev->delegation);
 	add_str(fs, "command", redacted(a, fs, ev->command));
 	add_str(fs, "rule", ev->rule);
 	add_str(fs, "reason", redacted(a, fs, ev->reason));
@@ -650,10 +653,12 @@ int wb_audit_outcome(struct wb_audit *a, const struct wb_audit_event *ev, struct
 	}
 	if (ev->has_exit_code)
 		add_int(&fs, "exit_code", ev->exit_code);
-	add_uint(&fs, "stdin_bytes", ev->stdin_bytes);
-	add_uint(&fs, "stdout_bytes", ev->stdout_bytes);
-	add_uint(&fs, "stderr_bytes", ev->stderr_bytes);
-	add_uint(&fs, "duration_ms", ev->duration_ms);
+	if (!ev->has_cred_owner) {	/* a credential change moves no data */
+		add_uint(&fs, "stdin_bytes", ev->stdin_bytes);
+		add_uint(&fs, "stdout_bytes", ev->stdout_bytes);
+		add_uint(&fs, "stderr_bytes", ev->stderr_bytes);
+		add_uint(&fs, "duration_ms", ev->duration_ms);
+	}
 	if (ev->transcript)
 		add_transcript(&fs, ev->transcript, trc == 0 && !ev->transcript->failed, hex);
 	who(w, sizeof(w), ev);

@@ -55,7 +55,7 @@ struct wb_audit_login {
 /* One record. Strings may be NULL (left out); numbers 0 unless said. */
 struct wb_audit_event {
 	const char *op_id;	/* ties decision, outcome and transcript: wb_audit_op_id() */
-	const char *operation;	/* "run", "cred-test" */
+	const char *operation;	/* "run", "cred-test", "cred-add", "session-open", ... */
 
 	/* Who: from struct wb_peer. */
 	uid_t uid;
@@ -66,6 +66,8 @@ struct wb_audit_event {
 
 	/* What and where. */
 	const char *cred;
+	bool has_cred_owner;	/* credential changes: whose credential */
+	uid_t cred_owner;
 	const char *host;
 	unsigned port;		/* 0: left out */
 	const char *transport;	/* "basic", "certificate", ... */

@@ -1,5 +1,6 @@
 /* broker.c - see broker.h. */
 #include "broker.h"
+#include "screds.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -27,6 +28,12 @@ int wb_broker_init(struct wb_broker *b, struct wb_config *config, struct wb_poli
 	b->cfg->policy = policy;
 	b->cfg->refs = 1;	/* the broker's own reference */
 	b->store = store;
+	b->screds = wb_screds_new();
+	if (!b->screds) {
+		close(b->cancel_fd);
+		free(b->cfg);
+		return wb_error_set(err, WB_E_INTERNAL, "out of memory");
+	}
 	b->started = time(NULL);
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->store_lock, NULL);
@@ -38,6 +45,8 @@ void wb_broker_destroy(struct wb_broker *b)
 	if (b->cfg)
 		wb_broker_config_put(b, b->cfg);
 	b->cfg = NULL;
+	wb_screds_free(b->screds);
+	b->screds = NULL;
 	if (b->cancel_fd >= 0)
 		close(b->cancel_fd);
 	pthread_mutex_destroy(&b->lock);

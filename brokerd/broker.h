@@ -5,8 +5,9 @@
  * sessions reach it through their connection.
  *
  * Locking: `lock` guards the config pointer and the counters; `store_lock`
- * serializes every store call (store.c is not thread-safe). Never hold
- * both, and never hold either across network I/O.
+ * serializes every store call (store.c is not thread-safe) and every use of
+ * the login-session credentials (screds.c). Never hold both, and never
+ * hold either across network I/O.
  */
 #ifndef WB_BROKER_H
 #define WB_BROKER_H
@@ -23,6 +24,7 @@
 struct wb_audit;
 struct wb_config;
 struct wb_policy;
+struct wb_screds;
 struct wb_store;
 struct wb_tickets;
 
@@ -55,6 +57,7 @@ struct wb_broker {
 
 	pthread_mutex_t store_lock;
 	struct wb_store *store;
+	struct wb_screds *screds;	/* login-session credentials, memory only */
 	struct wb_audit *audit;		/* thread-safe itself */
 
 	struct wb_tickets *tickets;	/* Kerberos TGTs (krb5_tickets.h), thread-safe */
@@ -77,6 +80,13 @@ int wb_broker_conn_enter(struct wb_broker *b, const struct wb_peer *p, struct wb
 void wb_broker_conn_leave(struct wb_broker *b, uid_t uid);
 int wb_broker_op_enter(struct wb_broker *b, uid_t uid, struct wb_error *err);
 void wb_broker_op_leave(struct wb_broker *b, uid_t uid);
+
+/*
+ * Wipes expired login-session credentials and unbound deposits (auditing
+ * each) and returns how many milliseconds until the next one is due, -1
+ * when nothing waits. main calls it from its loop. (session_login.c)
+ */
+int wb_broker_sweep(struct wb_broker *b);
 
 /* Starts the shutdown: no new connections or operations, cancel_fd fires. */
 void wb_broker_stop(struct wb_broker *b);

@@ -186,6 +186,9 @@ static void broker_defaults(struct wb_broker_settings *b)
 	b->max_connections_per_uid = 16;
 	b->max_operations_per_uid = 4;
 	b->idle_timeout_sec = 60;
+	b->session_bind_timeout_sec = 120;
+	b->session_max_ttl_sec = 0;
+	b->max_session_credentials_per_user = 8;
 	b->log_level = LOG_INFO;
 	strcpy(b->policy_dir, "/etc/winrm-broker/policy.d");
 	strcpy(b->audit_file, "/var/log/winrm-broker/audit.log");
@@ -248,6 +251,9 @@ static const struct key broker_keys[] = {
 	{ "max_connections_per_uid", K_UINT, B(max_connections_per_uid), 1, 65536 },
 	{ "max_operations_per_uid", K_UINT, B(max_operations_per_uid), 1, 4096 },
 	{ "idle_timeout_sec", K_UINT, B(idle_timeout_sec), 1, 86400 },
+	{ "session_bind_timeout_sec", K_UINT, B(session_bind_timeout_sec), 1, 3600 },
+	{ "session_max_ttl_sec", K_UINT, B(session_max_ttl_sec), 0, 31u * 86400 },
+	{ "max_session_credentials_per_user", K_UINT, B(max_session_credentials_per_user), 1, 64 },
 	{ "log_level", K_LOGLEVEL, B(log_level), 0, 0 },
 	{ "policy_dir", K_ABSPATH, B(policy_dir), 0, 0 },
 	{ "audit_file", K_ABSPATH, B(audit_file), 0, 0 },

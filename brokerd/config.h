@@ -39,6 +39,10 @@ struct wb_broker_settings {
 	char transcript_dir[WB_PATH_MAX_LEN + 1];	/* full transcripts, for rules that ask */
 	char audit_redact_file[WB_PATH_MAX_LEN + 1];	/* extra redaction EREs; "" = none */
 	bool audit_builtin_redactions;	/* the built-in password patterns */
+	/* Login-session credentials (pam_winrm_broker; brokerd/screds.h): */
+	unsigned session_bind_timeout_sec;	/* a deposit waits this long for its session */
+	unsigned session_max_ttl_sec;		/* caps every TTL; 0: no cap */
+	unsigned max_session_credentials_per_user;
 };
 
 /* What `pin` can name: a request may not change a pinned value. */

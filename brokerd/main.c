@@ -366,7 +366,7 @@ static void serve(struct daemon *d)
 				       { .fd = d->sig_fd, .events = POLLIN } };
 		struct signalfd_siginfo si;
 
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, 2, wb_broker_sweep(&d->broker)) < 0) {
 			if (errno == EINTR)
 				continue;
 			wb_log(LOG_ERR, "poll: %s", strerror(errno));

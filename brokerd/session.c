@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "screds.h"
 #include "session_int.h"
 #include "store.h"
 
@@ -182,6 +183,13 @@ static int count_visible(const struct wb_cred_meta *m, void *ctx)
 	return 0;
 }
 
+static int count_visible_session(const struct wb_cred_meta *m, const struct wb_screds_state *st,
+				 void *ctx)
+{
+	(void)st;
+	return count_visible(m, ctx);
+}
+
 static int status(struct wb_session *s)
 {
 	struct visible_count c = { s, 0, false };
@@ -192,6 +200,7 @@ static int status(struct wb_session *s)
 	wb_broker_counts(s->b, &conns, &ops);
 	pthread_mutex_lock(&s->b->store_lock);
 	wb_store_list(s->b->store, count_visible, &c);
+	wb_screds_list(s->b->screds, count_visible_session, &c);
 	bad = wb_store_bad_count(s->b->store);
 	pthread_mutex_unlock(&s->b->store_lock);
 	if (wb_msg_begin(&s->w, WB_MSG_STATUS_INFO) < 0 ||
@@ -222,6 +231,8 @@ static int dispatch(struct wb_session *s, const struct wb_frame *f)
 		return wb_session_cred_rm(s, f);
 	case WB_MSG_CRED_LIST:
 		return wb_session_cred_list(s, f);
+	case WB_MSG_CRED_SESSION:
+		return wb_session_cred_session(s, f);
 	case WB_MSG_STATUS:
 		return status(s);
 	case WB_MSG_POLICY_CHECK:

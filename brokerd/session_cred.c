@@ -11,6 +11,7 @@
 
 #include "krb5_tickets.h"
 #include "log.h"
+#include "screds.h"
 #include "session_int.h"
 #include "store.h"
 
@@ -36,7 +37,9 @@ int wb_session_find_cred(struct wb_session *s, const struct wb_peer *who, const 
 	int rc = -WB_E_NOCRED;
 
 	pthread_mutex_lock(&s->b->store_lock);
-	if (scope != WB_SCOPE_SHARED)
+	if (scope != WB_SCOPE_SHARED && wb_screds_exists(s->b->screds, who->uid, name))
+		rc = wb_screds_get(s->b->screds, who->uid, name, time(NULL), meta, secret, err);
+	else if (scope != WB_SCOPE_SHARED)
 		rc = wb_store_get(s->b->store, WB_SCOPE_PERSONAL, who->uid, name, meta, secret,
 				  err);
 	if (rc == -WB_E_NOCRED && scope != WB_SCOPE_PERSONAL) {
@@ -200,25 +203,83 @@ static int parse_add(struct wb_session *s, const struct wb_frame *f, struct wb_c
 	return 0;
 }
 
+/* The change's audit name, and the uid it would act on (for a refusal). */
+static void change_of(struct wb_session *s, const struct wb_frame *f, const char *operation,
+		      struct wb_change *c)
+{
+	char name[WB_CRED_NAME_MAX + 1] = "";
+	uint32_t owner = s->peer.uid;
+	uint8_t scope = 0;
+
+	wb_attr_str(f, WB_A_CRED, 0, name, sizeof(name));
+	wb_attr_u32(f, WB_A_OWNER, &owner);
+	if (wb_attr_u8(f, WB_A_SCOPE, &scope) == 0 && scope == WB_SCOPE_SHARED)
+		owner = 0;
+	wb_change_init(c, operation, name, owner);
+}
+
+/* A refusal of who may act is audited; other bad requests are not changes. */
+static int refuse(struct wb_session *s, const struct wb_frame *f, const char *operation,
+		  const struct wb_error *err)
+{
+	struct wb_change c;
+
+	if (err->code == WB_E_DENIED) {
+		change_of(s, f, operation, &c);
+		wb_change_decision(s->b->audit, &c, &s->peer, false, err->msg, NULL);
+		wb_log(LOG_WARNING, "uid=%u pid=%d: %s refused: %s", (unsigned)s->peer.uid,
+		       (int)s->peer.pid, operation, err->msg);
+	}
+	return wb_session_send_error(s, err);
+}
+
+static int store_add(struct wb_session *s, const struct wb_cred_meta *m,
+		     const struct wb_secret *sec, bool replace, struct wb_error *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&s->b->store_lock);
+	if (m->scope == WB_SCOPE_PERSONAL && wb_screds_exists(s->b->screds, m->owner, m->name))
+		rc = wb_error_set(err, WB_E_EXISTS, "'%s' is a login-session credential of uid %u "
+				  "(from pam_winrm_broker); choose another name", m->name,
+				  (unsigned)m->owner);
+	if (rc == 0)
+		rc = wb_store_put(s->b->store, m, sec, replace, err);
+	pthread_mutex_unlock(&s->b->store_lock);
+	if (rc == 0 && s->b->tickets)	/* a replaced password: its TGT goes */
+		wb_tickets_forget(s->b->tickets, m);
+	return rc;
+}
+
 int wb_session_cred_add(struct wb_session *s, const struct wb_frame *f)
 {
 	struct wb_error err = { 0 };
 	struct wb_secret *sec = NULL;
 	struct wb_cred_meta m;
+	struct wb_change c;
 	bool replace = false;
+	uint8_t mode = 0;
 	int rc;
 
+	wb_attr_u8(f, WB_A_SESSION, &mode);
 	rc = parse_add(s, f, &m, &replace, &err);
-	if (rc == 0)
-		rc = read_secret(f, &m, &sec, &err);
+	if (rc < 0)
+		return refuse(s, f, mode == 2 ? "session-update" : mode ? "session-deposit" :
+			      "cred-add", &err);
+	rc = read_secret(f, &m, &sec, &err);
+	if (rc == 0 && mode)
+		return wb_session_login_add(s, f, &m, sec, mode);
 	if (rc == 0) {
+		wb_change_init(&c, "cred-add", m.name, m.owner);
 		m.created = m.updated = time(NULL);
-		pthread_mutex_lock(&s->b->store_lock);
-		rc = wb_store_put(s->b->store, &m, sec, replace, &err);
-		pthread_mutex_unlock(&s->b->store_lock);
+		if (wb_change_decision(s->b->audit, &c, &s->peer, true, "own credential, root, or "
+				       "admin (shared)", &err) < 0)
+			rc = wb_error_prefix(&err, "refused: the audit record cannot be written");
+		else {
+			rc = store_add(s, &m, sec, replace, &err);
+			wb_change_outcome(s->b->audit, &c, &s->peer, rc, &err);
+		}
 		wb_secret_free(sec);
-		if (rc == 0 && s->b->tickets)	/* a replaced password: its TGT goes */
-			wb_tickets_forget(s->b->tickets, &m);
 	}
 	wb_log(rc == 0 ? LOG_INFO : LOG_NOTICE, "uid=%u pid=%d: add %s credential '%s' owner=%u: %s",
 	       (unsigned)s->peer.uid, (int)s->peer.pid,
@@ -238,30 +299,50 @@ static void forget_tickets(struct wb_session *s, uint8_t scope, uid_t owner, con
 	wb_tickets_forget(s->b->tickets, &m);
 }
 
+static int remove_one(struct wb_session *s, uint8_t scope, uid_t owner, const char *name,
+		      struct wb_error *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->b->store_lock);
+	if (scope == WB_SCOPE_PERSONAL && wb_screds_exists(s->b->screds, owner, name))
+		rc = wb_screds_remove(s->b->screds, owner, name, err);
+	else
+		rc = wb_store_remove(s->b->store, scope, owner, name, err);
+	pthread_mutex_unlock(&s->b->store_lock);
+	if (rc == 0 && s->b->tickets)
+		forget_tickets(s, scope, owner, name);
+	return rc;
+}
+
 int wb_session_cred_rm(struct wb_session *s, const struct wb_frame *f)
 {
 	struct wb_error err = { 0 };
 	char name[WB_CRED_NAME_MAX + 1] = "";
+	struct wb_change c;
 	uint8_t scope = 0;
 	uid_t owner = 0;
 	int rc;
 
 	rc = target_owner(s, f, &scope, &owner, &err);
-	if (rc == 0)
-		rc = copy_text(f, WB_A_CRED, name, sizeof(name), true, "CRED (name)", &err);
+	if (rc < 0)
+		return refuse(s, f, "cred-remove", &err);
+	rc = copy_text(f, WB_A_CRED, name, sizeof(name), true, "CRED (name)", &err);
 	if (rc == 0) {
-		pthread_mutex_lock(&s->b->store_lock);
-		rc = wb_store_remove(s->b->store, scope, owner, name, &err);
-		pthread_mutex_unlock(&s->b->store_lock);
-		if (rc == 0 && s->b->tickets)
-			forget_tickets(s, scope, owner, name);
+		/* Removing goes ahead even when its record cannot be written. */
+		wb_change_init(&c, "cred-remove", name, owner);
+		wb_change_decision(s->b->audit, &c, &s->peer, true, "own credential, root, or "
+				   "admin (shared)", NULL);
+		rc = remove_one(s, scope, owner, name, &err);
+		wb_change_outcome(s->b->audit, &c, &s->peer, rc, &err);
 	}
 	wb_log(rc == 0 ? LOG_INFO : LOG_NOTICE, "uid=%u pid=%d: remove credential '%s': %s",
 	       (unsigned)s->peer.uid, (int)s->peer.pid, name, rc == 0 ? "ok" : err.msg);
 	return rc == 0 ? wb_session_send_ok(s) : wb_session_send_error(s, &err);
 }
 
-static int put_info(struct wb_writer *w, const struct wb_cred_meta *m)
+static int put_info(struct wb_writer *w, const struct wb_cred_meta *m,
+		    const struct wb_screds_state *st)
 {
 	size_t i;
 	int rc = wb_msg_begin(w, WB_MSG_CRED_INFO);
@@ -279,19 +360,40 @@ static int put_info(struct wb_writer *w, const struct wb_cred_meta *m)
 		rc = wb_msg_put_u32(w, WB_A_ALLOW_UID, (uint32_t)m->allow_uids[i]);
 	for (i = 0; rc == 0 && i < m->n_allow_gids; i++)
 		rc = wb_msg_put_u32(w, WB_A_ALLOW_GID, (uint32_t)m->allow_gids[i]);
+	if (st) {
+		rc = rc ?: wb_msg_put_u8(w, WB_A_SESSION, 1);
+		rc = rc ?: wb_msg_put_u32(w, WB_A_SESSIONS, st->sessions);
+		if (st->expires)
+			rc = rc ?: wb_msg_put_u64(w, WB_A_EXPIRES, (uint64_t)st->expires);
+	}
 	return rc ?: wb_msg_finish(w);
 }
 
 /* The list is collected under the store lock and sent after it, so a slow
  * client never holds the store. */
+struct list_item {
+	struct wb_cred_meta m;
+	bool session;
+	struct wb_screds_state st;
+};
+
 struct list_ctx {
 	struct wb_session *s;
 	bool admin;
 	size_t n, cap;
-	struct wb_cred_meta *items;
+	struct list_item *items;
 };
 
+static int collect_session(const struct wb_cred_meta *m, const struct wb_screds_state *st,
+			   void *ctx);
+
 static int collect(const struct wb_cred_meta *m, void *ctx)
+{
+	return collect_session(m, NULL, ctx);
+}
+
+static int collect_session(const struct wb_cred_meta *m, const struct wb_screds_state *st,
+			   void *ctx)
 {
 	struct list_ctx *c = ctx;
 	bool visible = c->s->peer.uid == 0 ||
@@ -303,14 +405,18 @@ static int collect(const struct wb_cred_meta *m, void *ctx)
 		return 0;
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
-		struct wb_cred_meta *p = reallocarray(c->items, cap, sizeof(*p));
+		struct list_item *p = reallocarray(c->items, cap, sizeof(*p));
 
 		if (!p)
 			return -ENOMEM;
 		c->items = p;
 		c->cap = cap;
 	}
-	c->items[c->n++] = *m;
+	c->items[c->n].m = *m;
+	c->items[c->n].session = st != NULL;
+	if (st)
+		c->items[c->n].st = *st;
+	c->n++;
 	return 0;
 }
 
@@ -325,9 +431,11 @@ int wb_session_cred_list(struct wb_session *s, const struct wb_frame *f)
 	c.admin = wb_session_is_admin(s);
 	pthread_mutex_lock(&s->b->store_lock);
 	rc = wb_store_list(s->b->store, collect, &c);
+	if (rc == 0)
+		rc = wb_screds_list(s->b->screds, collect_session, &c);
 	pthread_mutex_unlock(&s->b->store_lock);
 	for (i = 0; rc == 0 && i < c.n; i++) {
-		rc = put_info(&s->w, &c.items[i]);
+		rc = put_info(&s->w, &c.items[i].m, c.items[i].session ? &c.items[i].st : NULL);
 		if (rc == 0)
 			rc = wb_session_send(s);
 	}

@@ -82,4 +82,28 @@ int wb_session_cred_rm(struct wb_session *s, const struct wb_frame *f);
 int wb_session_cred_list(struct wb_session *s, const struct wb_frame *f);
 int wb_session_policy_check(struct wb_session *s, const struct wb_frame *f);
 
+/* Login-session credentials (session_login.c): a CRED_ADD with SESSION
+ * (takes m and sec; sec is freed), and CRED_SESSION. */
+int wb_session_login_add(struct wb_session *s, const struct wb_frame *f,
+			 const struct wb_cred_meta *m, struct wb_secret *sec, uint8_t mode);
+int wb_session_cred_session(struct wb_session *s, const struct wb_frame *f);
+
+/*
+ * The audit of a credential change (session_change.c): a decision record
+ * before it, and for an allowed one an outcome record after it. p NULL:
+ * the broker itself (expiry).
+ */
+struct wb_audit;
+struct wb_change {
+	char op_id[33];
+	const char *operation;		/* "cred-add", "session-open", ... */
+	char cred[WB_CRED_NAME_MAX + 1];
+	uid_t owner;
+};
+void wb_change_init(struct wb_change *c, const char *operation, const char *cred, uid_t owner);
+int wb_change_decision(struct wb_audit *a, const struct wb_change *c, const struct wb_peer *p,
+		       bool allowed, const char *reason, struct wb_error *err);
+void wb_change_outcome(struct wb_audit *a, const struct wb_change *c, const struct wb_peer *p,
+		       int rc, const struct wb_error *result);
+
 #endif

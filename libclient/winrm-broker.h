@@ -270,11 +270,35 @@ WBC_EXPORT int wbc_cred_add_allow_uid(struct wbc_cred_add *a, uint32_t uid, stru
 WBC_EXPORT int wbc_cred_add_allow_gid(struct wbc_cred_add *a, uint32_t gid, struct wbc_error *err);
 /* Root only: a personal credential for another uid. */
 WBC_EXPORT int wbc_cred_add_owner(struct wbc_cred_add *a, uint32_t uid, struct wbc_error *err);
+/*
+ * A login-session credential (docs/protocol.md, "Login-session
+ * credentials"): kept in the broker's memory only. mode
+ * WBC_SESSION_DEPOSIT: a pending deposit that wbc_cred_session(OPEN) with
+ * the token from wbc_cred_add_send_deposit makes active; it lives until
+ * its last session closes or ttl_sec seconds (0: no TTL of its own).
+ * WBC_SESSION_UPDATE: replaces the active password of an existing one
+ * (password change; ttl_sec ignored). Personal scope, password kind only.
+ */
+enum wbc_session_mode { WBC_SESSION_DEPOSIT = 1, WBC_SESSION_UPDATE = 2 };
+WBC_EXPORT int wbc_cred_add_session(struct wbc_cred_add *a, int mode, uint32_t ttl_sec,
+				    struct wbc_error *err);
+/* The broker checks the password with the KDC (gets a TGT) before keeping
+ * it; WBC_E_AUTH when the KDC refuses it. Password kind only. */
+WBC_EXPORT int wbc_cred_add_validate(struct wbc_cred_add *a, struct wbc_error *err);
 /* Sends it; replace != 0 replaces an existing credential of that name. The
- * request's memory is wiped afterwards, whatever the outcome: free it. */
+ * request's memory is wiped afterwards, whatever the outcome: free it.
+ * A WBC_SESSION_UPDATE goes here (replace 0); a WBC_SESSION_DEPOSIT goes
+ * through wbc_cred_add_send_deposit (WBC_E_INVALID here). */
 WBC_EXPORT int wbc_cred_add_send(struct wbc_conn *c, struct wbc_cred_add *a, int replace,
 				 struct wbc_error *err);
 WBC_EXPORT void wbc_cred_add_free(struct wbc_cred_add *a);
+/* Sends a WBC_SESSION_DEPOSIT request; token (WBC_DEPOSIT_LEN + 1 bytes)
+ * receives the deposit's name for wbc_cred_session (32 hex digits; a reply
+ * without one is WBC_E_PROTO; "" whenever the call fails). Wipes as _send
+ * does. */
+#define WBC_DEPOSIT_LEN 32
+WBC_EXPORT int wbc_cred_add_send_deposit(struct wbc_conn *c, struct wbc_cred_add *a,
+					 char token[WBC_DEPOSIT_LEN + 1], struct wbc_error *err);
 
 /* 0 when name is a valid credential name, else WBC_E_INVALID with the rule. */
 WBC_EXPORT int wbc_cred_name_check(const char *name, struct wbc_error *err);
@@ -282,6 +306,25 @@ WBC_EXPORT int wbc_cred_name_check(const char *name, struct wbc_error *err);
 /* Removes a credential; owner WBC_NO_OWNER, or a uid (root only). */
 WBC_EXPORT int wbc_cred_remove(struct wbc_conn *c, const char *name, int scope, uint32_t owner,
 			       struct wbc_error *err);
+
+enum wbc_session_op { WBC_SESSION_OPEN = 1, WBC_SESSION_CLOSE = 2 };
+/*
+ * Binds one more login session to a session credential (WBC_SESSION_OPEN),
+ * first making the pending deposit `token` its active password when token
+ * is not NULL; or releases one (WBC_SESSION_CLOSE, token NULL). owner:
+ * WBC_NO_OWNER or a uid (root only). *sessions (may be NULL) gets the
+ * count after the change; 0 after a close means the credential is gone.
+ * WBC_E_NOCRED when there is none (or the deposit expired).
+ */
+WBC_EXPORT int wbc_cred_session(struct wbc_conn *c, const char *name, int op, uint32_t owner,
+				const char *token, uint32_t *sessions, struct wbc_error *err);
+
+/*
+ * The broker's identity as the socket shows it: the uid of the process
+ * that holds the other end (SO_PEERCRED). A PAM module checks it before it
+ * sends a password (docs/pam.md).
+ */
+WBC_EXPORT int wbc_conn_peer_uid(const struct wbc_conn *c, uint32_t *uid, struct wbc_error *err);
 
 /* Authenticates with the credential against the target, running nothing. */
 WBC_EXPORT int wbc_cred_test(struct wbc_conn *c, const char *name, int scope,
@@ -302,6 +345,9 @@ struct wbc_cred_info {
 	uint32_t allow_uids[WBC_CRED_ACL_MAX];
 	size_t n_allow_gids;
 	uint32_t allow_gids[WBC_CRED_ACL_MAX];
+	int session;		/* 1: a login-session credential (memory only) */
+	uint32_t sessions;	/* session credential: login sessions bound to it */
+	int64_t expires;	/* session credential: unix time of its TTL; 0: none */
 };
 
 /*
