@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -332,6 +333,20 @@ int wbci_expect_ok(struct wbc_conn *c, const struct wb_frame *f, const char *dur
 	return wbci_unexpected(c, f, during, err);
 }
 
+/* A caller that set SO_RCVTIMEO on its socket (pam_winrm_broker's
+ * timeout=) waits no longer than that for the greeting either. */
+static int hello_timeout_ms(int fd)
+{
+	struct timeval tv = { 0 };
+	socklen_t len = sizeof(tv);
+	long long ms;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0 || (!tv.tv_sec && !tv.tv_usec))
+		return HELLO_TIMEOUT_MS;
+	ms = (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	return ms < HELLO_TIMEOUT_MS ? (int)(ms > 0 ? ms : 1) : HELLO_TIMEOUT_MS;
+}
+
 static int hello(struct wbc_conn *c, const char *client_name, struct wbc_error *err)
 {
 	char name[128];
@@ -357,7 +372,7 @@ static int hello(struct wbc_conn *c, const char *client_name, struct wbc_error *
 	rc = wbci_send(c, &w, err);
 	wb_writer_free(&w);
 	if (rc == 0)
-		rc = wbci_wait_frame(c, &f, HELLO_TIMEOUT_MS, err);
+		rc = wbci_wait_frame(c, &f, hello_timeout_ms(c->fd), err);
 	if (rc < 0)
 		return rc;
 	if (f.type == WB_MSG_ERROR)
@@ -462,6 +477,21 @@ const char *wbc_server_version(const struct wbc_conn *c)
 int wbc_conn_fd(const struct wbc_conn *c)
 {
 	return c->fd;
+}
+
+int wbc_conn_peer_uid(const struct wbc_conn *c, uint32_t *uid, struct wbc_error *err)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (c->fd < 0)
+		return wbci_seterr(err, WBC_E_IO,
+				   "the connection to the broker was lost earlier; connect again");
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
+		return wbci_seterr(err, WBC_E_IO, "cannot tell who holds the broker socket: %s",
+				   strerror(errno));
+	*uid = (uint32_t)cred.uid;
+	return 0;
 }
 
 void wbc_set_timeout(struct wbc_conn *c, int timeout_ms)

@@ -1,5 +1,6 @@
 /*
- * cred.c - credential requests: add, remove, list, test.
+ * cred.c - credential requests: add, remove, list, test, and the
+ * login-session requests of pam_winrm_broker (deposit, bind, release).
  *
  * CRED_ADD is the one frame that carries a secret. It is built in a
  * WB_SECRET writer (sodium_malloc'd, wiped on growth and on free) and the
@@ -16,9 +17,11 @@
 struct wbc_cred_add {
 	struct wb_writer w;	/* the CRED_ADD frame, WB_SECRET */
 	int scope, kind;
-	bool have_secret, have_cert, spent;
+	bool have_secret, have_cert, spent, validate;
 	uint32_t flags, owner;
 	size_t n_uids, n_gids;
+	int session;		/* 0, or enum wbc_session_mode */
+	uint32_t ttl_sec;	/* WBC_SESSION_DEPOSIT only */
 };
 
 static int add_failed(int rc, struct wbc_error *err)
@@ -231,6 +234,37 @@ int wbc_cred_add_owner(struct wbc_cred_add *a, uint32_t uid, struct wbc_error *e
 	return 0;
 }
 
+int wbc_cred_add_session(struct wbc_cred_add *a, int mode, uint32_t ttl_sec,
+			 struct wbc_error *err)
+{
+	int rc = usable(a, err);
+
+	if (rc < 0)
+		return rc;
+	if (mode != WBC_SESSION_DEPOSIT && mode != WBC_SESSION_UPDATE)
+		return wbci_seterr(err, WBC_E_INVALID, "bad session mode %d", mode);
+	if (a->session)
+		return wbci_seterr(err, WBC_E_INVALID, "the session mode was already given");
+	if (a->scope != WBC_SCOPE_PERSONAL || a->kind != WBC_KIND_PASSWORD)
+		return wbci_seterr(err, WBC_E_INVALID,
+				   "a session credential is a personal password credential");
+	a->session = mode;
+	a->ttl_sec = mode == WBC_SESSION_DEPOSIT ? ttl_sec : 0;
+	return 0;
+}
+
+int wbc_cred_add_validate(struct wbc_cred_add *a, struct wbc_error *err)
+{
+	int rc = usable(a, err);
+
+	if (rc < 0)
+		return rc;
+	if (a->kind != WBC_KIND_PASSWORD)
+		return wbci_seterr(err, WBC_E_INVALID, "only a password can be checked with the KDC");
+	a->validate = true;
+	return 0;
+}
+
 static int check_complete(const struct wbc_cred_add *a, struct wbc_error *err)
 {
 	if (!a->have_secret)
@@ -253,15 +287,22 @@ static int finish_add(struct wbc_cred_add *a, int replace, struct wbc_error *err
 		rc = wb_msg_put_u8(&a->w, WB_A_REPLACE, 1);
 	if (rc == 0 && a->owner != WBC_NO_OWNER)
 		rc = wb_msg_put_u32(&a->w, WB_A_OWNER, a->owner);
+	if (rc == 0 && a->session)
+		rc = wb_msg_put_u8(&a->w, WB_A_SESSION, (uint8_t)a->session);
+	if (rc == 0 && a->ttl_sec)
+		rc = wb_msg_put_u32(&a->w, WB_A_TTL, a->ttl_sec);
+	if (rc == 0 && a->validate)
+		rc = wb_msg_put_u8(&a->w, WB_A_VALIDATE, 1);
 	if (rc == 0)
 		rc = wb_msg_finish(&a->w);
 	return rc < 0 ? add_failed(rc, err) : 0;
 }
 
-int wbc_cred_add_send(struct wbc_conn *c, struct wbc_cred_add *a, int replace,
-		      struct wbc_error *err)
+/* Sends the request and waits for the reply; the request is spent
+ * (and its secret wiped) from the moment it is complete. */
+static int send_add(struct wbc_conn *c, struct wbc_cred_add *a, int replace, struct wb_frame *f,
+		    struct wbc_error *err)
 {
-	struct wb_frame f;
 	int rc = usable(a, err);
 
 	if (rc == 0)
@@ -270,15 +311,72 @@ int wbc_cred_add_send(struct wbc_conn *c, struct wbc_cred_add *a, int replace,
 		rc = wbci_idle(c, err);
 	if (rc < 0)
 		return rc;
-	/* From here the request is spent, whatever happens. */
 	rc = finish_add(a, replace, err);
 	if (rc == 0)
-		rc = wbci_request(c, &a->w, &f, err);
+		rc = wbci_request(c, &a->w, f, err);
 	a->spent = true;
 	wb_writer_free(&a->w);	/* wipes the secret */
+	return rc;
+}
+
+int wbc_cred_add_send(struct wbc_conn *c, struct wbc_cred_add *a, int replace,
+		      struct wbc_error *err)
+{
+	struct wb_frame f;
+	int rc;
+
+	/* A deposit's only use is its token; without it the broker would
+	 * keep a password nobody can bind. */
+	if (a->session == WBC_SESSION_DEPOSIT)
+		return wbci_seterr(err, WBC_E_INVALID,
+				   "a session deposit is sent with wbc_cred_add_send_deposit");
+	if (a->session && replace)
+		return wbci_seterr(err, WBC_E_INVALID,
+				   "a session credential update replaces in place; do not ask replace");
+	rc = send_add(c, a, replace, &f, err);
 	if (rc < 0)
 		return rc;
 	return wbci_expect_ok(c, &f, "in reply to CRED_ADD", err);
+}
+
+static bool is_token(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n != WBC_DEPOSIT_LEN)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+		      (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return true;
+}
+
+int wbc_cred_add_send_deposit(struct wbc_conn *c, struct wbc_cred_add *a,
+			      char token[WBC_DEPOSIT_LEN + 1], struct wbc_error *err)
+{
+	const uint8_t *v;
+	uint32_t vlen;
+	struct wb_frame f;
+	int rc;
+
+	token[0] = '\0';
+	if (a->session != WBC_SESSION_DEPOSIT)
+		return wbci_seterr(err, WBC_E_INVALID,
+				   "not a session deposit; call wbc_cred_add_session first");
+	rc = send_add(c, a, 0, &f, err);
+	if (rc == 0)
+		rc = wbci_expect_ok(c, &f, "in reply to CRED_ADD", err);
+	if (rc < 0)
+		return rc;
+	if (wb_attr_find(&f, WB_A_DEPOSIT, 0, &v, &vlen) < 0 || !is_token((const char *)v, vlen)) {
+		wbci_kill(c);
+		return wbci_seterr(err, WBC_E_PROTO,
+				   "the broker's reply to a session deposit has no valid DEPOSIT token");
+	}
+	memcpy(token, v, WBC_DEPOSIT_LEN);
+	token[WBC_DEPOSIT_LEN] = '\0';
+	return 0;
 }
 
 void wbc_cred_add_free(struct wbc_cred_add *a)
@@ -333,6 +431,73 @@ int wbc_cred_remove(struct wbc_conn *c, const char *name, int scope, uint32_t ow
 		return wbci_seterr(err, WBC_E_INTERNAL, "building CRED_RM: %s", strerror(-rc));
 	}
 	return simple_request(c, &w, "in reply to CRED_RM", err);
+}
+
+/* OK {SESSIONS}: the count after the change. */
+static int session_reply(struct wbc_conn *c, const struct wb_frame *f, uint32_t *sessions,
+			 struct wbc_error *err)
+{
+	uint32_t n;
+	int rc = wbci_expect_ok(c, f, "in reply to CRED_SESSION", err);
+
+	if (rc < 0)
+		return rc;
+	if (wb_attr_u32(f, WB_A_SESSIONS, &n) < 0) {
+		wbci_kill(c);
+		return wbci_seterr(err, WBC_E_PROTO,
+				   "the broker's reply to CRED_SESSION has no valid SESSIONS count");
+	}
+	if (sessions)
+		*sessions = n;
+	return 0;
+}
+
+static int check_session_args(const char *name, int op, const char *token, struct wbc_error *err)
+{
+	int rc = wbc_cred_name_check(name, err);
+
+	if (rc < 0)
+		return rc;
+	if (op != WBC_SESSION_OPEN && op != WBC_SESSION_CLOSE)
+		return wbci_seterr(err, WBC_E_INVALID, "bad session operation %d", op);
+	if (token && op != WBC_SESSION_OPEN)
+		return wbci_seterr(err, WBC_E_INVALID, "a deposit token is bound by an open only");
+	if (token && !is_token(token, strlen(token)))
+		return wbci_seterr(err, WBC_E_INVALID, "the deposit token is not %d hex digits",
+				   WBC_DEPOSIT_LEN);
+	return 0;
+}
+
+int wbc_cred_session(struct wbc_conn *c, const char *name, int op, uint32_t owner,
+		     const char *token, uint32_t *sessions, struct wbc_error *err)
+{
+	struct wb_writer w;
+	struct wb_frame f;
+	int rc = check_session_args(name, op, token, err);
+
+	if (rc < 0)
+		return rc;
+	wb_writer_init(&w, 1024, WB_PLAIN);
+	rc = wb_msg_begin(&w, WB_MSG_CRED_SESSION);
+	if (rc == 0)
+		rc = wb_msg_put_str(&w, WB_A_CRED, name);
+	if (rc == 0)
+		rc = wb_msg_put_u8(&w, WB_A_SESSION_OP, (uint8_t)op);
+	if (rc == 0 && owner != WBC_NO_OWNER)
+		rc = wb_msg_put_u32(&w, WB_A_OWNER, owner);
+	if (rc == 0 && token)
+		rc = wb_msg_put_str(&w, WB_A_DEPOSIT, token);
+	if (rc == 0)
+		rc = wb_msg_finish(&w);
+	if (rc < 0) {
+		wb_writer_free(&w);
+		return wbci_seterr(err, WBC_E_INTERNAL, "building CRED_SESSION: %s", strerror(-rc));
+	}
+	rc = wbci_request(c, &w, &f, err);
+	wb_writer_free(&w);
+	if (rc < 0)
+		return rc;
+	return session_reply(c, &f, sessions, err);
 }
 
 int wbc_cred_test(struct wbc_conn *c, const char *name, int scope, const struct wbc_target *t,
@@ -404,8 +569,8 @@ static int parse_ids(const struct wb_frame *f, uint16_t tag, uint32_t *ids, size
 
 static int parse_info(const struct wb_frame *f, struct wbc_cred_info *info)
 {
-	uint8_t scope, kind;
-	uint64_t created = 0, updated = 0;
+	uint8_t scope, kind, session = 0;
+	uint64_t created = 0, updated = 0, expires = 0;
 	const uint8_t *v;
 	uint32_t vlen;
 
@@ -422,10 +587,17 @@ static int parse_info(const struct wb_frame *f, struct wbc_cred_info *info)
 	if (wb_attr_u32(f, WB_A_OWNER, &info->owner) == -EBADMSG ||
 	    wb_attr_u32(f, WB_A_FLAGS, &info->flags) == -EBADMSG ||
 	    wb_attr_u64(f, WB_A_CREATED, &created) == -EBADMSG ||
-	    wb_attr_u64(f, WB_A_UPDATED, &updated) == -EBADMSG)
+	    wb_attr_u64(f, WB_A_UPDATED, &updated) == -EBADMSG ||
+	    wb_attr_u8(f, WB_A_SESSION, &session) == -EBADMSG ||
+	    wb_attr_u32(f, WB_A_SESSIONS, &info->sessions) == -EBADMSG ||
+	    wb_attr_u64(f, WB_A_EXPIRES, &expires) == -EBADMSG)
+		return -EBADMSG;
+	if (expires > INT64_MAX)
 		return -EBADMSG;
 	info->created = (int64_t)created;
 	info->updated = (int64_t)updated;
+	info->session = session != 0;
+	info->expires = (int64_t)expires;
 	if (parse_ids(f, WB_A_ALLOW_UID, info->allow_uids, &info->n_allow_uids) < 0 ||
 	    parse_ids(f, WB_A_ALLOW_GID, info->allow_gids, &info->n_allow_gids) < 0)
 		return -EBADMSG;

@@ -361,21 +361,53 @@ static void print_json_info(const struct wbc_cred_info *in, bool first)
 	print_ids(in->allow_uids, in->n_allow_uids);
 	fputs(",\"allow_gids\":", stdout);
 	print_ids(in->allow_gids, in->n_allow_gids);
+	/* Only session credentials carry these, so other entries read as before. */
+	if (in->session) {
+		printf(",\"session\":true,\"sessions\":%u,\"expires\":", in->sessions);
+		if (in->expires > 0)
+			printf("%lld", (long long)in->expires);
+		else
+			fputs("null", stdout);
+	}
 	putchar('}');
+}
+
+static void utc_time(int64_t when, char *buf, size_t size)
+{
+	time_t t = (time_t)when;
+	struct tm tm;
+
+	snprintf(buf, size, "-");
+	if (t > 0 && gmtime_r(&t, &tm))
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* "  (session, 2 logins, expires 2026-...Z)" after the account. */
+static void print_session_note(const struct wbc_cred_info *in)
+{
+	char when[32];
+
+	if (!in->session)
+		return;
+	printf("  (session, %u login%s", in->sessions, in->sessions == 1 ? "" : "s");
+	if (in->expires > 0) {
+		utc_time(in->expires, when, sizeof(when));
+		printf(", expires %s", when);
+	}
+	putchar(')');
 }
 
 static void print_text_info(const struct wbc_cred_info *in)
 {
-	char account[2 * WBC_CRED_TEXT_MAX + 2], when[32] = "-";
-	time_t t = (time_t)in->updated;
-	struct tm tm;
+	char account[2 * WBC_CRED_TEXT_MAX + 2], when[32];
 
 	snprintf(account, sizeof(account), "%s%s%s", in->domain, in->domain[0] ? "\\" : "", in->user);
-	if (t > 0 && gmtime_r(&t, &tm))
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	printf("%-24s %-8s %-11s %-6u %-20s %-4s %s\n", in->name, scope_name(in->scope),
+	utc_time(in->updated, when, sizeof(when));
+	printf("%-24s %-8s %-11s %-6u %-20s %-4s %s", in->name, scope_name(in->scope),
 	       kind_name(in->kind), in->owner, when, in->flags & WBC_CRED_DELEGATE ? "yes" : "no",
 	       account);
+	print_session_note(in);
+	putchar('\n');
 }
 
 static int cred_ls(const struct cli *cli, struct cred_args *a)

@@ -1308,6 +1308,332 @@ START_TEST(test_cred_rm_and_test)
 }
 END_TEST
 
+/* ---- login-session credentials ------------------------------------------------ */
+
+static const char token_hex[] = "0123456789abcdef0123456789ABCDEF";
+
+static void p_ok_deposit(struct peer *p, const char *token)
+{
+	struct wb_writer w;
+
+	p_begin(&w, WB_MSG_OK);
+	if (token)
+		wb_msg_put_str(&w, WB_A_DEPOSIT, token);
+	p_send(p, &w);
+}
+
+static void p_ok_sessions(struct peer *p, uint32_t n)
+{
+	struct wb_writer w;
+
+	p_begin(&w, WB_MSG_OK);
+	wb_msg_put_u32(&w, WB_A_SESSIONS, n);
+	p_send(p, &w);
+}
+
+static void script_session(struct peer *p)
+{
+	struct wb_frame f;
+
+	p_hello(p);
+	/* The deposit: a personal password with SESSION=1, TTL, VALIDATE, OWNER. */
+	f = p_expect(p, WB_MSG_CRED_ADD);
+	P_CHECK(p_str_is(&f, WB_A_CRED, 0, "login"));
+	P_CHECK(p_u8(&f, WB_A_SCOPE) == 1);
+	P_CHECK(p_u8(&f, WB_A_KIND) == 1);
+	P_CHECK(p_str_is(&f, WB_A_USER, 0, "alice"));
+	P_CHECK(p_str_is(&f, WB_A_DOMAIN, 0, "CORP"));
+	P_CHECK(wb_attr_count(&f, WB_A_SECRET) == 1);
+	P_CHECK(p_str_is(&f, WB_A_SECRET, 0, secret));
+	P_CHECK(p_u8(&f, WB_A_SESSION) == 1);
+	P_CHECK(p_u32(&f, WB_A_TTL) == 3600);
+	P_CHECK(p_u8(&f, WB_A_VALIDATE) == 1);
+	P_CHECK(p_u32(&f, WB_A_OWNER) == 1001);
+	P_CHECK(wb_attr_count(&f, WB_A_REPLACE) == 0);
+	P_CHECK(wb_attr_count(&f, WB_A_FLAGS) == 0);
+	p_ok_deposit(p, token_hex);
+	/* Bind with the token. */
+	f = p_expect(p, WB_MSG_CRED_SESSION);
+	P_CHECK(p_str_is(&f, WB_A_CRED, 0, "login"));
+	P_CHECK(p_u8(&f, WB_A_SESSION_OP) == 1);
+	P_CHECK(p_u32(&f, WB_A_OWNER) == 1001);
+	P_CHECK(p_str_is(&f, WB_A_DEPOSIT, 0, token_hex));
+	p_ok_sessions(p, 2);
+	/* Release: no token, no owner. */
+	f = p_expect(p, WB_MSG_CRED_SESSION);
+	P_CHECK(p_u8(&f, WB_A_SESSION_OP) == 2);
+	P_CHECK(wb_attr_count(&f, WB_A_OWNER) == 0);
+	P_CHECK(wb_attr_count(&f, WB_A_DEPOSIT) == 0);
+	p_ok_sessions(p, 0);
+	/* A password change: SESSION=2, no TTL, no VALIDATE, no REPLACE. */
+	f = p_expect(p, WB_MSG_CRED_ADD);
+	P_CHECK(p_u8(&f, WB_A_SESSION) == 2);
+	P_CHECK(p_str_is(&f, WB_A_SECRET, 0, "new-pw"));
+	P_CHECK(wb_attr_count(&f, WB_A_TTL) == 0);
+	P_CHECK(wb_attr_count(&f, WB_A_VALIDATE) == 0);
+	P_CHECK(wb_attr_count(&f, WB_A_REPLACE) == 0);
+	P_CHECK(wb_attr_count(&f, WB_A_DOMAIN) == 0);
+	p_ok(p);
+	/* The broker's refusals come back as their codes. */
+	f = p_expect(p, WB_MSG_CRED_ADD);
+	P_CHECK(wb_attr_count(&f, WB_A_TTL) == 0);	/* ttl 0: none sent */
+	p_error(p, 12, "the KDC refused the password of alice@CORP.EXAMPLE");
+	p_expect(p, WB_MSG_CRED_SESSION);
+	p_error(p, 6, "no session credential \"login\"");
+	p_expect(p, WB_MSG_CRED_SESSION);
+	p_error(p, 5, "only root may bind a session of another user");
+	p_status(p);
+}
+
+static struct wbc_cred_add *session_add(const char *user, const char *domain, int mode,
+					uint32_t ttl, const char *pw)
+{
+	struct wbc_error err = { 0 };
+	struct wbc_cred_add *a = NULL;
+
+	ck_assert_int_eq(wbc_cred_add_new("login", WBC_SCOPE_PERSONAL, WBC_KIND_PASSWORD, user,
+					  domain, &a, &err), 0);
+	ck_assert_int_eq(wbc_cred_add_secret(a, pw, strlen(pw), &err), 0);
+	ck_assert_int_eq(wbc_cred_add_session(a, mode, ttl, &err), 0);
+	return a;
+}
+
+START_TEST(test_cred_session)
+{
+	struct wbc_error err = { 0 };
+	struct wbc_status st;
+	char token[WBC_DEPOSIT_LEN + 1] = "x", again[WBC_DEPOSIT_LEN + 1] = "x";
+	uint32_t n = 99;
+	struct wbc_cred_add *a;
+	pid_t pid;
+	struct wbc_conn *c = connect_peer(script_session, 0, &pid);
+
+	a = session_add("alice", "CORP", WBC_SESSION_DEPOSIT, 3600, secret);
+	ck_assert_int_eq(wbc_cred_add_validate(a, &err), 0);
+	ck_assert_int_eq(wbc_cred_add_owner(a, 1001, &err), 0);
+	ck_assert_int_eq(wbc_cred_add_send_deposit(c, a, token, &err), 0);
+	ck_assert_str_eq(token, token_hex);
+	ck_assert_int_eq(wbc_cred_add_send_deposit(c, a, again, &err), -WBC_E_INVALID);
+	ck_assert_ptr_nonnull(strstr(err.message, "already sent"));
+	ck_assert_str_eq(again, "");	/* empty whenever it fails */
+	wbc_cred_add_free(a);
+
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_OPEN, 1001, token, &n, &err), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, WBC_NO_OWNER, NULL, &n,
+					  &err), 0);
+	ck_assert_uint_eq(n, 0);
+
+	a = session_add("alice", NULL, WBC_SESSION_UPDATE, 77, "new-pw");
+	ck_assert_int_eq(wbc_cred_add_send(c, a, 0, &err), 0);
+	wbc_cred_add_free(a);
+
+	a = session_add("alice", NULL, WBC_SESSION_DEPOSIT, 0, "wrong");
+	ck_assert_int_eq(wbc_cred_add_send_deposit(c, a, token, &err), -WBC_E_AUTH);
+	ck_assert_str_eq(err.message, "the KDC refused the password of alice@CORP.EXAMPLE");
+	ck_assert_str_eq(token, "");
+	wbc_cred_add_free(a);
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_OPEN, 1001, NULL, NULL, &err),
+			 -WBC_E_NOCRED);
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, 1002, NULL, &n, &err),
+			 -WBC_E_DENIED);
+	ck_assert_str_eq(err.message, "only root may bind a session of another user");
+	ck_assert_int_eq(wbc_status(c, &st, &err), 0);	/* errors leave it usable */
+	wbc_close(c);
+	peer_wait(pid);
+}
+END_TEST
+
+/* Broken replies: arg 0 OK without DEPOSIT, 1 31 hex digits, 2 a non-hex
+ * digit, 3 33 digits, 4 a NUL inside; 5 CRED_SESSION's OK without
+ * SESSIONS, 6 with a 2-byte SESSIONS. */
+static void script_session_bad_reply(struct peer *p)
+{
+	static const char *const tokens[] = {
+		NULL, "0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcdeg",
+		"0123456789abcdef0123456789abcdef0",
+	};
+	struct wb_writer w;
+
+	p_hello(p);
+	if (p->arg < 4) {
+		p_expect(p, WB_MSG_CRED_ADD);
+		p_ok_deposit(p, tokens[p->arg]);
+	} else if (p->arg == 4) {
+		p_expect(p, WB_MSG_CRED_ADD);
+		p_begin(&w, WB_MSG_OK);
+		wb_msg_put(&w, WB_A_DEPOSIT, "0123456789abcdef\0" "123456789abcde", 32);
+		p_send(p, &w);
+	} else {
+		p_expect(p, WB_MSG_CRED_SESSION);
+		p_begin(&w, WB_MSG_OK);
+		if (p->arg == 6)
+			wb_msg_put(&w, WB_A_SESSIONS, "\0\1", 2);
+		p_send(p, &w);
+	}
+	p_expect_close(p);
+}
+
+START_TEST(test_cred_session_bad_reply)
+{
+	struct wbc_error err = { 0 };
+	struct wbc_status st;
+	char token[WBC_DEPOSIT_LEN + 1];
+	pid_t pid;
+	struct wbc_conn *c = connect_peer(script_session_bad_reply, _i, &pid);
+
+	if (_i < 5) {
+		struct wbc_cred_add *a = session_add("alice", NULL, WBC_SESSION_DEPOSIT, 0, "pw");
+
+		ck_assert_int_eq(wbc_cred_add_send_deposit(c, a, token, &err), -WBC_E_PROTO);
+		ck_assert_ptr_nonnull(strstr(err.message, "DEPOSIT"));
+		ck_assert_str_eq(token, "");
+		wbc_cred_add_free(a);
+	} else {
+		ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, 1001, NULL, NULL,
+						  &err), -WBC_E_PROTO);
+		ck_assert_ptr_nonnull(strstr(err.message, "SESSIONS"));
+	}
+	/* A broker that breaks the protocol is not talked to again. */
+	ck_assert_int_eq(wbc_status(c, &st, &err), -WBC_E_IO);
+	wbc_close(c);
+	peer_wait(pid);
+}
+END_TEST
+
+START_TEST(test_cred_session_checks)
+{
+	struct wbc_error err = { 0 };
+	char token[WBC_DEPOSIT_LEN + 1];
+	struct wbc_cred_add *a = NULL;
+	uint32_t uid = 12345;
+	pid_t pid;
+	struct wbc_conn *c = connect_peer(script_hello_only, 0, &pid);
+
+	/* Personal password credentials only. */
+	ck_assert_int_eq(wbc_cred_add_new("s", WBC_SCOPE_SHARED, WBC_KIND_PASSWORD, "u", NULL, &a,
+					  &err), 0);
+	ck_assert_int_eq(wbc_cred_add_session(a, WBC_SESSION_DEPOSIT, 0, &err), -WBC_E_INVALID);
+	ck_assert_ptr_nonnull(strstr(err.message, "personal password"));
+	wbc_cred_add_free(a);
+	ck_assert_int_eq(wbc_cred_add_new("k", WBC_SCOPE_PERSONAL, WBC_KIND_KEYTAB, "u@R", NULL,
+					  &a, &err), 0);
+	ck_assert_int_eq(wbc_cred_add_session(a, WBC_SESSION_UPDATE, 0, &err), -WBC_E_INVALID);
+	ck_assert_int_eq(wbc_cred_add_validate(a, &err), -WBC_E_INVALID);
+	wbc_cred_add_free(a);
+
+	ck_assert_int_eq(wbc_cred_add_new("login", WBC_SCOPE_PERSONAL, WBC_KIND_PASSWORD, "u",
+					  NULL, &a, &err), 0);
+	ck_assert_int_eq(wbc_cred_add_secret(a, "pw", 2, &err), 0);
+	ck_assert_int_eq(wbc_cred_add_session(a, 0, 0, &err), -WBC_E_INVALID);
+	ck_assert_int_eq(wbc_cred_add_session(a, 3, 0, &err), -WBC_E_INVALID);
+	/* Not a deposit yet: send_deposit refuses, nothing is sent. */
+	ck_assert_int_eq(wbc_cred_add_send_deposit(c, a, token, &err), -WBC_E_INVALID);
+	ck_assert_str_eq(token, "");
+	ck_assert_int_eq(wbc_cred_add_session(a, WBC_SESSION_DEPOSIT, 60, &err), 0);
+	ck_assert_int_eq(wbc_cred_add_session(a, WBC_SESSION_UPDATE, 0, &err), -WBC_E_INVALID);
+	/* A deposit through the plain send would lose its token: refused. */
+	ck_assert_int_eq(wbc_cred_add_send(c, a, 0, &err), -WBC_E_INVALID);
+	ck_assert_ptr_nonnull(strstr(err.message, "wbc_cred_add_send_deposit"));
+	wbc_cred_add_free(a);
+	a = session_add("u", NULL, WBC_SESSION_UPDATE, 0, "pw");
+	ck_assert_int_eq(wbc_cred_add_send(c, a, 1, &err), -WBC_E_INVALID);	/* replace */
+	wbc_cred_add_free(a);
+
+	ck_assert_int_eq(wbc_cred_session(c, "bad name", WBC_SESSION_OPEN, 1, NULL, NULL, &err),
+			 -WBC_E_INVALID);
+	ck_assert_int_eq(wbc_cred_session(c, "login", 0, 1, NULL, NULL, &err), -WBC_E_INVALID);
+	ck_assert_int_eq(wbc_cred_session(c, "login", 3, 1, NULL, NULL, &err), -WBC_E_INVALID);
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, 1, token_hex, NULL, &err),
+			 -WBC_E_INVALID);
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_OPEN, 1, "abc", NULL, &err),
+			 -WBC_E_INVALID);
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_OPEN, 1,
+					  "0123456789abcdef0123456789abcdeZ", NULL, &err),
+			 -WBC_E_INVALID);
+	ck_assert_ptr_nonnull(strstr(err.message, "32 hex digits"));
+
+	/* The peer of a socketpair is this very process's uid. */
+	ck_assert_int_eq(wbc_conn_peer_uid(c, &uid, &err), 0);
+	ck_assert_uint_eq(uid, (uint32_t)getuid());
+	wbc_close(c);
+	peer_wait(pid);
+}
+END_TEST
+
+static void put_session_info(struct peer *p, const char *name, uint32_t sessions,
+			     uint64_t expires, bool bad_expires)
+{
+	struct wb_writer w;
+
+	p_begin(&w, WB_MSG_CRED_INFO);
+	wb_msg_put_str(&w, WB_A_CRED, name);
+	wb_msg_put_u8(&w, WB_A_SCOPE, 1);
+	wb_msg_put_u32(&w, WB_A_OWNER, 1001);
+	wb_msg_put_u8(&w, WB_A_KIND, 1);
+	wb_msg_put_str(&w, WB_A_USER, "alice");
+	wb_msg_put_str(&w, WB_A_DOMAIN, "CORP");
+	wb_msg_put_u32(&w, WB_A_FLAGS, 0);
+	wb_msg_put_u64(&w, WB_A_CREATED, 1700000000);
+	wb_msg_put_u64(&w, WB_A_UPDATED, 1700000000);
+	wb_msg_put_u8(&w, WB_A_SESSION, 1);
+	wb_msg_put_u32(&w, WB_A_SESSIONS, sessions);
+	if (bad_expires)
+		wb_msg_put_u32(&w, WB_A_EXPIRES, 5);
+	else if (expires)
+		wb_msg_put_u64(&w, WB_A_EXPIRES, expires);
+	p_send(p, &w);
+}
+
+/* arg 0: a stored and two session credentials; 1: a malformed EXPIRES. */
+static void script_session_list(struct peer *p)
+{
+	p_hello(p);
+	p_expect(p, WB_MSG_CRED_LIST);
+	if (p->arg == 1) {
+		put_session_info(p, "login", 1, 0, true);
+		p_expect_close(p);
+		return;
+	}
+	put_info(p, "mine", 1, 1, 0, false);
+	put_session_info(p, "login", 2, 1780000000, false);
+	put_session_info(p, "jump", 1, 0, false);
+	p_ok(p);
+}
+
+START_TEST(test_cred_list_sessions)
+{
+	struct wbc_error err = { 0 };
+	struct wbc_cred_info in;
+	pid_t pid;
+	struct wbc_conn *c = connect_peer(script_session_list, 0, &pid);
+
+	ck_assert_int_eq(wbc_cred_list_begin(c, &err), 0);
+	ck_assert_int_eq(wbc_cred_list_next(c, &in, &err), 1);
+	ck_assert_int_eq(in.session, 0);
+	ck_assert_uint_eq(in.sessions, 0);
+	ck_assert_int_eq(in.expires, 0);
+	ck_assert_int_eq(wbc_cred_list_next(c, &in, &err), 1);
+	ck_assert_str_eq(in.name, "login");
+	ck_assert_int_eq(in.session, 1);
+	ck_assert_uint_eq(in.sessions, 2);
+	ck_assert_int_eq(in.expires, 1780000000);
+	ck_assert_int_eq(wbc_cred_list_next(c, &in, &err), 1);
+	ck_assert_int_eq(in.session, 1);
+	ck_assert_uint_eq(in.sessions, 1);
+	ck_assert_int_eq(in.expires, 0);
+	ck_assert_int_eq(wbc_cred_list_next(c, &in, &err), 0);
+	wbc_close(c);
+	peer_wait(pid);
+
+	c = connect_peer(script_session_list, 1, &pid);
+	ck_assert_int_eq(wbc_cred_list_begin(c, &err), 0);
+	ck_assert_int_eq(wbc_cred_list_next(c, &in, &err), -WBC_E_PROTO);
+	wbc_close(c);
+	peer_wait(pid);
+}
+END_TEST
+
 /* ---- the CLI --------------------------------------------------------------- */
 
 struct cli_result {
@@ -1760,6 +2086,61 @@ START_TEST(test_cli_cred_ls_json)
 }
 END_TEST
 
+static void script_cli_ls_sessions(struct peer *p)
+{
+	p_hello(p);
+	p_expect(p, WB_MSG_CRED_LIST);
+	put_info(p, "mine", 1, 1, 0, false);
+	put_session_info(p, "login", 2, 1780000000, false);
+	put_session_info(p, "jump", 1, 0, false);
+	p_ok(p);
+}
+
+START_TEST(test_cli_cred_ls_sessions)
+{
+	struct cli_result *r = malloc(sizeof(*r));
+	struct listener l;
+	char *line;
+
+	peer_listen(&l, script_cli_ls_sessions, 0);
+	CLI(r, NULL, "--socket", l.path, "cred", "ls");
+	listener_done(&l);
+	ck_assert_int_eq(r->status, 0);
+	/* A stored credential's line is as before; session ones say so. */
+	line = strstr(r->out, "\nmine ");
+	ck_assert_ptr_nonnull(line);
+	ck_assert_ptr_nonnull(strstr(line, "CORP\\alice\n"));
+	line = strstr(r->out, "\nlogin ");
+	ck_assert_ptr_nonnull(line);
+	ck_assert_ptr_nonnull(strstr(line, "CORP\\alice  (session, 2 logins, expires "
+				     "2026-05-28T20:26:40Z)\n"));
+	line = strstr(r->out, "\njump ");
+	ck_assert_ptr_nonnull(line);
+	ck_assert_ptr_nonnull(strstr(line, "CORP\\alice  (session, 1 login)\n"));
+
+	peer_listen(&l, script_cli_ls_sessions, 0);
+	CLI(r, NULL, "--socket", l.path, "cred", "ls", "--json");
+	listener_done(&l);
+	ck_assert_int_eq(r->status, 0);
+	ck_assert_str_eq(r->out,
+			 "[{\"name\":\"mine\",\"scope\":\"personal\",\"owner\":1000,"
+			 "\"kind\":\"password\",\"user\":\"alice\",\"domain\":\"CORP\","
+			 "\"delegate\":false,\"created\":1700000000,\"updated\":1700000100,"
+			 "\"allow_uids\":[],\"allow_gids\":[]},"
+			 "{\"name\":\"login\",\"scope\":\"personal\",\"owner\":1001,"
+			 "\"kind\":\"password\",\"user\":\"alice\",\"domain\":\"CORP\","
+			 "\"delegate\":false,\"created\":1700000000,\"updated\":1700000000,"
+			 "\"allow_uids\":[],\"allow_gids\":[],"
+			 "\"session\":true,\"sessions\":2,\"expires\":1780000000},"
+			 "{\"name\":\"jump\",\"scope\":\"personal\",\"owner\":1001,"
+			 "\"kind\":\"password\",\"user\":\"alice\",\"domain\":\"CORP\","
+			 "\"delegate\":false,\"created\":1700000000,\"updated\":1700000000,"
+			 "\"allow_uids\":[],\"allow_gids\":[],"
+			 "\"session\":true,\"sessions\":1,\"expires\":null}]\n");
+	free(r);
+}
+END_TEST
+
 static Suite *libclient_suite(void)
 {
 	Suite *s = suite_create("libclient");
@@ -1787,6 +2168,10 @@ static Suite *libclient_suite(void)
 	tcase_add_test(tc, test_cred_list);
 	tcase_add_loop_test(tc, test_cred_list_failures, 1, 4);
 	tcase_add_test(tc, test_cred_rm_and_test);
+	tcase_add_test(tc, test_cred_session);
+	tcase_add_loop_test(tc, test_cred_session_bad_reply, 0, 7);
+	tcase_add_test(tc, test_cred_session_checks);
+	tcase_add_test(tc, test_cred_list_sessions);
 	suite_add_tcase(s, tc);
 
 	tcase_set_timeout(tcli, 60);
@@ -1798,6 +2183,7 @@ static Suite *libclient_suite(void)
 	tcase_add_loop_test(tcli, test_cli_ctrl_c, 0, 2);
 	tcase_add_test(tcli, test_cli_cred_add);
 	tcase_add_test(tcli, test_cli_cred_ls_json);
+	tcase_add_test(tcli, test_cli_cred_ls_sessions);
 	suite_add_tcase(s, tcli);
 	return s;
 }
