@@ -226,7 +226,8 @@ int wb_screds_update(struct wb_screds *t, const struct wb_cred_meta *m, struct w
 		wb_secret_free(sec);
 		return rc;
 	}
-	set_active(t->items[i], sec, m->user, m->domain, now);
+	/* Only the password: a password change does not change the account. */
+	set_active(t->items[i], sec, t->items[i]->meta.user, t->items[i]->meta.domain, now);
 	return 0;
 }
 
@@ -265,7 +266,7 @@ int wb_screds_open(struct wb_screds *t, uid_t uid, const char *name, const char 
 		p->sec = NULL;
 		drop_pending(e, k);
 	}
-	if (!e || !e->active || (e->expires && now >= e->expires))
+	if (!e || !e->active || (e->expires && now > e->expires))
 		return wb_error_set(err, WB_E_NOCRED, "no session credential '%s' for uid %u",
 				    name, (unsigned)uid);
 	e->sessions++;
@@ -310,7 +311,7 @@ int wb_screds_get(const struct wb_screds *t, uid_t uid, const char *name, time_t
 	const struct entry *e = i == SIZE_MAX ? NULL : t->items[i];
 	struct wb_secret *copy;
 
-	if (!e || !e->active || (e->expires && now >= e->expires))
+	if (!e || !e->active || (e->expires && now > e->expires))
 		return wb_error_set(err, WB_E_NOCRED, "no session credential '%s' for uid %u",
 				    name, (unsigned)uid);
 	if (meta)
@@ -362,13 +363,13 @@ size_t wb_screds_sweep(struct wb_screds *t, const struct wb_screds_limits *lim, 
 	while (i < t->n) {
 		struct entry *e = t->items[i];
 
-		if (e->active && e->expires && now >= e->expires) {
+		if (e->active && e->expires && now > e->expires) {
 			if (gone)
 				gone(&e->meta, "ttl", ctx);
 			drop_active(e);
 			n++;
 		} else if (e->active && e->expires) {
-			earliest(next, e->expires);
+			earliest(next, e->expires + 1);
 		}
 		for (k = 0; k < e->n_pending;) {
 			time_t end = e->pending[k].at + (time_t)lim->bind_timeout_sec;

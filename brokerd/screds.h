@@ -58,8 +58,8 @@ int wb_screds_deposit(struct wb_screds *t, const struct wb_cred_meta *m, struct 
 		      char token[WB_SCREDS_TOKEN_LEN + 1], struct wb_error *err);
 
 /*
- * Replaces the active password (and user, domain) in place, keeping the
- * sessions and the TTL; sec is taken in every case. WB_E_NOCRED when
+ * Replaces the active password in place, keeping the account (user,
+ * domain), the sessions and the TTL; sec is taken in every case. WB_E_NOCRED when
  * there is no active credential.
  */
 int wb_screds_update(struct wb_screds *t, const struct wb_cred_meta *m, struct wb_secret *sec,
@@ -89,7 +89,8 @@ bool wb_screds_exists(const struct wb_screds *t, uid_t uid, const char *name);
 /*
  * The active credential: meta (may be NULL) and a copy of its password in
  * fresh sodium memory (secret may be NULL; free with wb_secret_free).
- * WB_E_NOCRED when there is none or it expired (now >= expires).
+ * WB_E_NOCRED when there is none or it expired (now > expires: time()
+ * counts whole seconds, so a TTL of n lives at least n seconds).
  */
 int wb_screds_get(const struct wb_screds *t, uid_t uid, const char *name, time_t now,
 		  struct wb_cred_meta *meta, struct wb_secret **secret, struct wb_error *err);

@@ -1,5 +1,6 @@
-"""Shared by tests/bed/up and tests/bed/down: the bed's certificates and the
-record of the processes it started.
+"""Shared by tests/bed/up, down and passwd: the bed's certificates, its
+accounts (names, passwords, the NTLM user file, DIR/env) and the record of
+the processes it started.
 
 Processes are recorded as (name, pid, start time) so that down never signals
 a recycled PID: a PID whose start time differs is somebody else's process.
@@ -8,10 +9,75 @@ import datetime
 import ipaddress
 import json
 import os
+import re
+import secrets
+import shlex
 import signal
 import time
 
 PIDS = "pids"
+NAME_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+# No blanks, quotes, backslashes (kadmin.local's query line), no ':' (the
+# NTLM user file's separator), no leading '-' (an option to kadmin).
+PASSWORD_RE = re.compile(r"[A-Za-z0-9!$%&()*+,./;<=>?@\[\]^_`{|}~-]{1,127}")
+
+
+def new_password():
+    return "Pw-" + secrets.token_urlsafe(12)
+
+
+def check_account(name, password=None):
+    """None if NAME (and PASSWORD, when given) can be a bed account, else why not."""
+    if not NAME_RE.fullmatch(name):
+        return "a name is 1-32 of a-z 0-9 _ . -, starting with a letter or _"
+    if password is not None and (not PASSWORD_RE.fullmatch(password)
+                                 or password.startswith("-")):
+        return ("a password is 1-127 printable ASCII characters without blanks, quotes, "
+                "backslash or ':', not starting with '-'")
+    return None
+
+
+def password_var(user):
+    """The env variable holding an extra account's password."""
+    return "WINRM_PASSWORD_" + re.sub(r"[-.]", "_", user).upper()
+
+
+def write_private(path, text):
+    """Written whole, then renamed over path: a reader sees the old or the new file."""
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_ntlm_users(path, domain, passwords):
+    write_private(path, "".join(f"{domain}:{u}:{pw}\n" for u, pw in passwords.items()))
+
+
+def read_ntlm_users(path):
+    users = {}
+    with open(path) as f:
+        for line in f:
+            domain, user, pw = line.rstrip("\n").split(":", 2)
+            users[user] = pw
+    return domain, users
+
+
+def write_env(bed, values):
+    lines = [f"{k}={shlex.quote(str(v))}" for k, v in values.items()]
+    write_private(os.path.join(bed, "env"), "# written by tests/bed/up\n" +
+                  "".join(f"export {line}\n" for line in lines))
+
+
+def read_env(bed):
+    values = {}
+    with open(os.path.join(bed, "env")) as f:
+        for line in f:
+            if line.startswith("export "):
+                k, v = line[len("export "):].rstrip("\n").split("=", 1)
+                values[k] = shlex.split(v)[0] if v else ""
+    return values
 
 
 def _start_time(pid):

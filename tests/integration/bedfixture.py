@@ -3,6 +3,7 @@ its env as a dict, the test host's JSON-lines log, run-time switches, and
 tests/bed/down at the end (also when the test fails)."""
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -27,18 +28,39 @@ def read_env(path):
 
 
 class Bed:
-    def __init__(self, switches=None):
+    """users: extra Windows accounts (tests/bed/up --user), a list of names
+    (random passwords) or a dict name -> password (None: random)."""
+
+    def __init__(self, switches=None, users=()):
         self.dir = tempfile.mkdtemp(prefix="winrm-bed-")
         os.chmod(self.dir, 0o755)
         args = [os.path.join(BED, "up"), self.dir]
         for k, v in (switches or {}).items():
             args += ["--set", "%s=%s" % (k, json.dumps(v))]
+        if not isinstance(users, dict):
+            users = {u: None for u in users}
+        for name, pw in users.items():
+            args += ["--user", name if pw is None else "%s=%s" % (name, pw)]
         res = subprocess.run(args, capture_output=True, text=True, timeout=30)
         if res.returncode != 0:
             self.remove()
             raise RuntimeError("tests/bed/up failed: " + res.stderr + res.stdout)
         self.env = read_env(os.path.join(self.dir, "env"))
         self.log_offset = 0
+
+    def password(self, user):
+        """The current password of a bed account (alice, bob or an extra one)."""
+        var = {"alice": "WINRM_PASSWORD", "bob": "WINRM_PASSWORD2"}.get(user)
+        return self.env[var or "WINRM_PASSWORD_" + re.sub(r"[-.]", "_", user).upper()]
+
+    def passwd(self, user, password):
+        """Changes an account's password while the bed runs (tests/bed/passwd):
+        KDC, NTLM user file, test host; tickets issued before stay valid."""
+        res = subprocess.run([os.path.join(BED, "passwd"), self.dir, user, password],
+                             capture_output=True, text=True, timeout=30)
+        if res.returncode != 0:
+            raise RuntimeError("tests/bed/passwd failed: " + res.stderr + res.stdout)
+        self.env = read_env(os.path.join(self.dir, "env"))
 
     def down(self):
         subprocess.run([os.path.join(BED, "down"), self.dir], capture_output=True, timeout=30)

@@ -3,6 +3,7 @@ state directory and socket in a temporary directory, READY awaited through
 a NOTIFY_SOCKET the test owns, the CLI copied where unprivileged test users
 can run it, and real local users created with useradd (CI runs as root)."""
 import grp
+import json
 import os
 import pwd
 import secrets
@@ -25,15 +26,25 @@ def is_root():
 
 
 class LocalUser:
-    """A throw-away local account (and optionally a group), removed by drop()."""
+    """A throw-away local account (and optionally a group), removed by drop().
+    shell: a login shell (sshd runs remote commands through it); password:
+    a Linux password (chpasswd), e.g. for pam_unix."""
 
-    def __init__(self, prefix="wbt", groups=()):
+    def __init__(self, prefix="wbt", groups=(), shell="/usr/sbin/nologin", password=None):
         self.name = "%s%s" % (prefix, secrets.token_hex(3))
-        cmd = ["useradd", "-M", "-N", "-s", "/usr/sbin/nologin"]
+        cmd = ["useradd", "-M", "-N", "-s", shell]
         if groups:
             cmd += ["-G", ",".join(groups)]
         subprocess.run(cmd + [self.name], check=True, capture_output=True)
         self.uid = pwd.getpwnam(self.name).pw_uid
+        self.gid = pwd.getpwnam(self.name).pw_gid
+        if password is not None:
+            self.set_password(password)
+
+    def set_password(self, password):
+        # chpasswd reads "name:password" on stdin: never in argv.
+        subprocess.run(["chpasswd"], input="%s:%s\n" % (self.name, password), text=True,
+                       check=True, capture_output=True)
 
     def drop(self):
         subprocess.run(["userdel", self.name], capture_output=True)
@@ -166,6 +177,14 @@ class Broker:
     def log(self):
         with open(self.log_path, errors="replace") as f:
             return f.read()
+
+    def audit(self):
+        """The audit file's records (JSON lines), oldest first."""
+        try:
+            with open(self.audit_path) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
 
     def cli(self, *args, user=None, input=None, timeout=60, env=None):
         """Runs the CLI as root, or as user (a LocalUser) through runuser."""

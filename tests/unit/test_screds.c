@@ -195,11 +195,11 @@ START_TEST(test_ttl)
 
 	deposit(t, 1001, "login", "pw", 60, 1000, tok);
 	open_s(t, 1001, "login", tok, 1010, 0);	/* the TTL starts when it becomes active */
-	assert_active(t, 1001, "login", 1069, "pw");
-	assert_active(t, 1001, "login", 1070, NULL);	/* expired, even before the sweep */
-	ck_assert_uint_eq(wb_screds_sweep(t, &lim, 1069, count_gone, &gone, &next), 0);
-	ck_assert_int_eq(next, 1070);
-	ck_assert_uint_eq(wb_screds_sweep(t, &lim, 1070, count_gone, &gone, &next), 1);
+	assert_active(t, 1001, "login", 1070, "pw");	/* whole seconds: at least 60 s */
+	assert_active(t, 1001, "login", 1071, NULL);	/* expired, even before the sweep */
+	ck_assert_uint_eq(wb_screds_sweep(t, &lim, 1070, count_gone, &gone, &next), 0);
+	ck_assert_int_eq(next, 1071);
+	ck_assert_uint_eq(wb_screds_sweep(t, &lim, 1071, count_gone, &gone, &next), 1);
 	ck_assert_int_eq(gone, 1);
 	ck_assert(!wb_screds_exists(t, 1001, "login"));
 
@@ -214,8 +214,8 @@ START_TEST(test_ttl)
 				 0);
 	}
 	open_s(t, 1001, "login", tok, 2000, 0);
-	assert_active(t, 1001, "login", 2029, "pw");
-	assert_active(t, 1001, "login", 2030, NULL);
+	assert_active(t, 1001, "login", 2030, "pw");
+	assert_active(t, 1001, "login", 2031, NULL);
 	wb_screds_free(t);
 }
 END_TEST
@@ -231,8 +231,15 @@ START_TEST(test_update_and_remove)
 	ck_assert_int_eq(wb_screds_update(t, &m, pw("new"), 1000, NULL), -WB_E_NOCRED);
 	open_s(t, 1001, "login", tok, 1000, 0);
 	open_s(t, 1001, "login", NULL, 1000, 0);
+	snprintf(m.user, sizeof(m.user), "someone-else");
 	ck_assert_int_eq(wb_screds_update(t, &m, pw("new"), 1001, NULL), 0);
 	assert_active(t, 1001, "login", 1002, "new");
+	{
+		struct wb_cred_meta got;
+
+		ck_assert_int_eq(wb_screds_get(t, 1001, "login", 1002, &got, NULL, NULL), 0);
+		ck_assert_str_eq(got.user, "alice");	/* the account stays */
+	}
 	ck_assert_uint_eq(close_s(t, 1001, "login", 0), 1);	/* sessions kept */
 	ck_assert_int_eq(wb_screds_remove(t, 1001, "login", NULL), 0);
 	ck_assert(!wb_screds_exists(t, 1001, "login"));
