@@ -46,6 +46,7 @@ KRB_PROTO = "application/HTTP-Kerberos-session-encrypted"
 CMD = 'echo "pam-ok $(id -un)"'
 CMD_OUT = b"pam-ok nobody\n"
 EXIT_REFUSED = 255
+BIND_TIMEOUT = 3
 SANITIZER_REPORT = r"AddressSanitizer|LeakSanitizer|runtime error:"
 
 POLICY = {"10-login.conf": "[rule pam-login]\nusers = *\ncredentials = personal:login\n"
@@ -193,7 +194,7 @@ class PamTest(unittest.TestCase):
         # One local user per scenario: each ends with its own credential in
         # its own state. Each Linux password is the user's bed password.
         cls.users = {}
-        for key in ("ntlm", "krb", "refc", "ttl", "chpw", "owner", "other", "down"):
+        for key in ("ntlm", "krb", "refc", "ttl", "chpw", "owner", "other", "down", "unbound"):
             pw = "Pw-%s-%s" % (key, os.urandom(6).hex())
             cls.users[key] = LocalUser(prefix="wbp", password=pw)
             cls.users[key].password = pw
@@ -202,7 +203,10 @@ class PamTest(unittest.TestCase):
         cls.addClassCleanup(cls.bed.down)
         cls.env = cls.bed.env
         os.environ["KRB5_CONFIG"] = cls.env["KRB5_CONFIG"]
-        cls.broker = Broker(cls.env, transports="ntlm, kerberos", policy=POLICY)
+        # A short bind timeout, so that test_h sees an unbound deposit wiped;
+        # pamtester's authenticate and open_session are milliseconds apart.
+        cls.broker = Broker(cls.env, transports="ntlm, kerberos", policy=POLICY,
+                            broker_extra="session_bind_timeout_sec = %d\n" % BIND_TIMEOUT)
         cls.addClassCleanup(cls.broker.remove)
         cls.broker.start()
         cls.sock = cls.broker.socket
@@ -656,6 +660,32 @@ class PamTest(unittest.TestCase):
         self.assertGreater(lived, 2.0)
         self.assertLess(lived, 5.0)
         self.logout("ttl", u)
+
+    # -- h. a deposit that no session binds ------------------------------------------
+    def test_h_unbound_deposit_is_wiped(self):
+        u = self.users["unbound"]
+        n = len(self.broker.audit())
+        t0 = time.monotonic()
+        self.pamtester("login-ntlm", u, ["authenticate"], [u.password])
+        self.assertEqual(self.login_creds(u), [])  # pending: not usable, not listed
+        self.assert_refused(u)
+
+        def wiped():
+            return [r for r in self.audit_since(n) if r.get("cred_owner") == u.uid and
+                    r.get("operation") == "session-expire" and r.get("event") == "decision"]
+        self.assertTrue(wait_for(wiped, timeout=BIND_TIMEOUT + 5, step=0.2),
+                        self.audit_since(n))
+        elapsed = time.monotonic() - t0
+        self.assertIn("no session bound", wiped()[0]["reason"])
+        self.assertGreater(elapsed, BIND_TIMEOUT - 0.5)
+        self.step("an authentication without a session: its deposit wiped after %.1f s "
+                  "(session_bind_timeout_sec = %d): %s" % (elapsed, BIND_TIMEOUT,
+                                                           wiped()[0]["reason"]))
+        # A later session open of another PAM transaction has no token and
+        # nothing active to bind to.
+        self.pamtester("login-ntlm", u, ["open_session", "close_session"])
+        self.assertEqual(self.login_creds(u), [])
+        self.assert_refused(u)
 
     # -- g. password change ----------------------------------------------------------
     def test_g_password_change(self):
