@@ -19,6 +19,7 @@ struct pending {
 	struct wb_secret *sec;
 	char user[WB_CRED_TEXT_MAX + 1];
 	char domain[WB_CRED_TEXT_MAX + 1];
+	uint32_t flags;			/* WB_CRED_F_DELEGATE */
 	uint32_t ttl_sec;
 	time_t at;
 };
@@ -195,6 +196,7 @@ int wb_screds_deposit(struct wb_screds *t, const struct wb_cred_meta *m, struct 
 	p->sec = sec;
 	memcpy(p->user, m->user, sizeof(p->user));
 	memcpy(p->domain, m->domain, sizeof(p->domain));
+	p->flags = m->flags & WB_CRED_F_DELEGATE;
 	p->ttl_sec = capped_ttl(ttl_sec, lim);
 	p->at = now;
 	memcpy(token, p->token, sizeof(p->token));
@@ -262,6 +264,7 @@ int wb_screds_open(struct wb_screds *t, uid_t uid, const char *name, const char 
 
 		*replaced = e->active != NULL;
 		set_active(e, p->sec, p->user, p->domain, p->at);
+		e->meta.flags = p->flags;
 		e->expires = p->ttl_sec ? now + p->ttl_sec : 0;
 		p->sec = NULL;
 		drop_pending(e, k);

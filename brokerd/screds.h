@@ -48,7 +48,8 @@ void wb_screds_free(struct wb_screds *t);
 
 /*
  * A pending deposit of password sec for m->owner / m->name (m: personal,
- * password kind; user and domain are used, the rest is set here). sec is
+ * password kind; user, domain and the delegate flag are used, the rest is
+ * set here). sec is
  * taken in every case (freed on failure). token receives the deposit's
  * name. With more than WB_SCREDS_PENDING_MAX pending, the oldest goes.
  * Errors: WB_E_LIMIT (per uid or in all), WB_E_INVALID, WB_E_INTERNAL.
@@ -59,7 +60,7 @@ int wb_screds_deposit(struct wb_screds *t, const struct wb_cred_meta *m, struct 
 
 /*
  * Replaces the active password in place, keeping the account (user,
- * domain), the sessions and the TTL; sec is taken in every case. WB_E_NOCRED when
+ * domain), its flags, the sessions and the TTL; sec is taken in every case. WB_E_NOCRED when
  * there is no active credential.
  */
 int wb_screds_update(struct wb_screds *t, const struct wb_cred_meta *m, struct wb_secret *sec,

@@ -204,6 +204,22 @@ static int opt_validate(struct pwb_options *o, const char *v, char *msg, size_t 
 	return 0;
 }
 
+static int opt_delegate(struct pwb_options *o, const char *v, char *msg, size_t n)
+{
+	(void)v, (void)msg, (void)n;
+	o->delegate = true;
+	return 0;
+}
+
+/* The password phase always takes PAM_AUTHTOK, the new password: this is
+ * what use_authtok asks of other modules, so it is accepted and changes
+ * nothing. */
+static int opt_use_authtok(struct pwb_options *o, const char *v, char *msg, size_t n)
+{
+	(void)o, (void)v, (void)msg, (void)n;
+	return 0;
+}
+
 static int opt_debug(struct pwb_options *o, const char *v, char *msg, size_t n)
 {
 	(void)v, (void)msg, (void)n;
@@ -247,6 +263,8 @@ static const struct opt_def opt_defs[] = {
 	{ "broker_user", true, opt_broker_user },
 	{ "broker_down", true, opt_broker_down },
 	{ "validate", false, opt_validate },
+	{ "delegate", false, opt_delegate },
+	{ "use_authtok", false, opt_use_authtok },
 	{ "debug", false, opt_debug },
 	{ "use_first_pass", false, opt_use_first },
 	{ "try_first_pass", false, opt_try_first },

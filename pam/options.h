@@ -41,7 +41,7 @@ struct pwb_options {
 	uint32_t minimum_uid;
 	int timeout_sec;
 	enum pwb_pass pass;
-	bool validate, broker_down_fail, debug;
+	bool validate, delegate, broker_down_fail, debug;
 };
 
 /*

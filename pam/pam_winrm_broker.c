@@ -197,6 +197,8 @@ static int build_request(const struct ctx *x, const char *pw, int mode, struct w
 		rc = wbc_cred_add_session(*a, mode, x->o.ttl_sec, &err);
 	if (rc == 0 && x->o.validate)
 		rc = wbc_cred_add_validate(*a, &err);
+	if (rc == 0 && x->o.delegate && mode == WBC_SESSION_DEPOSIT)
+		rc = wbc_cred_add_flags(*a, WBC_CRED_DELEGATE, &err);
 	if (rc == 0)
 		rc = wbc_cred_add_owner(*a, (uint32_t)x->uid, &err);
 	if (rc < 0) {

@@ -50,7 +50,7 @@ BIND_TIMEOUT = 3
 SANITIZER_REPORT = r"AddressSanitizer|LeakSanitizer|runtime error:"
 
 POLICY = {"10-login.conf": "[rule pam-login]\nusers = *\ncredentials = personal:login\n"
-                           "hosts = localhost\ntransports = ntlm, kerberos\n"}
+                           "hosts = localhost\ntransports = ntlm, kerberos, credssp\n"}
 
 # Frames of docs/protocol.md, for the raw client of test e.
 MSG_HELLO, MSG_CRED_ADD, MSG_CRED_SESSION = 0x0001, 0x0030, 0x0035
@@ -194,7 +194,7 @@ class PamTest(unittest.TestCase):
         # One local user per scenario: each ends with its own credential in
         # its own state. Each Linux password is the user's bed password.
         cls.users = {}
-        for key in ("ntlm", "krb", "refc", "ttl", "chpw", "owner", "other", "down", "unbound"):
+        for key in ("ntlm", "krb", "refc", "ttl", "chpw", "owner", "other", "down", "unbound", "hop"):
             pw = "Pw-%s-%s" % (key, os.urandom(6).hex())
             cls.users[key] = LocalUser(prefix="wbp", password=pw)
             cls.users[key].password = pw
@@ -205,7 +205,7 @@ class PamTest(unittest.TestCase):
         os.environ["KRB5_CONFIG"] = cls.env["KRB5_CONFIG"]
         # A short bind timeout, so that test_h sees an unbound deposit wiped;
         # pamtester's authenticate and open_session are milliseconds apart.
-        cls.broker = Broker(cls.env, transports="ntlm, kerberos", policy=POLICY,
+        cls.broker = Broker(cls.env, transports="ntlm, kerberos, credssp", policy=POLICY,
                             broker_extra="session_bind_timeout_sec = %d\n" % BIND_TIMEOUT)
         cls.addClassCleanup(cls.broker.remove)
         cls.broker.start()
@@ -245,6 +245,13 @@ class PamTest(unittest.TestCase):
         cls.pam.add("goes-on", [
             "auth     optional  {unix}",
             "auth     optional  %s use_first_pass domain=WINRMTEST" % wb,
+            "account  required  {unix}",
+            "session  required  {unix}",
+            "session  optional  %s" % wb])
+        # delegate: the login password may go on to the host (CredSSP).
+        cls.pam.add("login-hop", [
+            "auth     requisite {unix}",
+            "auth     optional  %s use_first_pass domain=WINRMTEST delegate" % wb,
             "account  required  {unix}",
             "session  required  {unix}",
             "session  optional  %s" % wb])
@@ -686,6 +693,33 @@ class PamTest(unittest.TestCase):
         self.pamtester("login-ntlm", u, ["open_session", "close_session"])
         self.assertEqual(self.login_creds(u), [])
         self.assert_refused(u)
+
+    # -- i. CredSSP double hop with the login password --------------------------------
+    def test_i_delegate_credssp(self):
+        u = self.users["hop"]
+        # Without `delegate` the broker refuses CredSSP before any I/O.
+        self.login("login-ntlm", u)
+        self.bed.new_events()
+        res = self.run_login(u, "credssp")
+        self.assertEqual(res.returncode, EXIT_REFUSED, res.stdout + res.stderr)
+        self.assertIn(b"delegat", res.stderr)
+        self.assertEqual([e for e in self.bed.new_events() if e["event"] == "credssp_delegated"],
+                         [])
+        self.step("no delegate option: CredSSP refused: %s" % res.stderr.decode().strip())
+        self.logout("login-ntlm", u)
+        # With it, the host receives exactly the login password, once per connection.
+        self.login("login-hop", u)
+        self.assertTrue(self.login_creds(u)[0]["delegate"])
+        auths, _ = self.assert_runs(u, "credssp")
+        delegated = [e for e in self.bed.log() if e["event"] == "credssp_delegated" and
+                     e["user"] == u.name]
+        self.assertEqual(len(delegated), len(auths))
+        self.assertEqual({(d["domain"], d["password"]) for d in delegated},
+                         {("WINRMTEST", u.password)})
+        self.step("delegate: CredSSP handed the host %s\\%s and the login password"
+                  % ("WINRMTEST", u.name))
+        self.logout("login-hop", u)
+        self.assert_refused(u, "credssp")
 
     # -- g. password change ----------------------------------------------------------
     def test_g_password_change(self):

@@ -48,7 +48,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(o.minimum_uid, 1);	/* never root's password */
 	ck_assert_int_eq(o.timeout_sec, 5);
 	ck_assert_int_eq(o.pass, PWB_PASS_DEFAULT);
-	ck_assert(!o.validate && !o.broker_down_fail && !o.debug);
+	ck_assert(!o.validate && !o.delegate && !o.broker_down_fail && !o.debug);
 }
 END_TEST
 
@@ -60,12 +60,14 @@ START_TEST(test_every_option)
 	ck_assert_int_eq(PARSE(&o, msg, "socket=/run/wb/b.sock", "name=corp-login",
 			       "domain=CORP", "realm=CORP.EXAMPLE.COM", "validate", "ttl=28800",
 			       "use_first_pass", "broker_user=_winrm", "timeout=10",
-			       "broker_down=fail", "minimum_uid=1000", "debug"), 0);
+			       "broker_down=fail", "minimum_uid=1000", "debug", "delegate",
+			       "use_authtok"), 0);
 	ck_assert_str_eq(o.socket, "/run/wb/b.sock");
 	ck_assert_str_eq(o.name, "corp-login");
 	ck_assert_str_eq(o.domain, "CORP");
 	ck_assert_str_eq(o.realm, "CORP.EXAMPLE.COM");
 	ck_assert(o.validate);
+	ck_assert(o.delegate);
 	ck_assert_uint_eq(o.ttl_sec, 28800);
 	ck_assert_int_eq(o.pass, PWB_PASS_USE_FIRST);
 	ck_assert_str_eq(o.broker_user, "_winrm");
@@ -139,7 +141,8 @@ START_TEST(test_unknown_and_malformed)
 	REFUSED("unknown option 'sockets=/x'", "sockets=/x");
 	REFUSED("unknown option '=x'", "=x");
 	REFUSED("unknown option ''", "");
-	REFUSED("unknown option 'use_authtok'", "use_authtok");
+	REFUSED("unknown option 'use_authtoken'", "use_authtoken");
+	REFUSED("takes no value", "delegate=yes");
 	REFUSED("takes no value", "debug=1");
 	REFUSED("takes no value", "use_first_pass=yes");
 	REFUSED("needs a value (ttl=...)", "ttl");

@@ -281,6 +281,30 @@ START_TEST(test_limits_and_identity)
 }
 END_TEST
 
+START_TEST(test_delegate_flag_travels)
+{
+	struct wb_screds *t = wb_screds_new();
+	struct wb_cred_meta m = meta(1001, "login", "alice"), got;
+	char tok[WB_SCREDS_TOKEN_LEN + 1];
+
+	m.flags = WB_CRED_F_DELEGATE | 0x80;	/* unknown bits are dropped */
+	ck_assert_int_eq(wb_screds_deposit(t, &m, pw("pw"), 0, &lim, 1000, tok, NULL), 0);
+	open_s(t, 1001, "login", tok, 1000, 0);
+	ck_assert_int_eq(wb_screds_get(t, 1001, "login", 1000, &got, NULL, NULL), 0);
+	ck_assert_uint_eq(got.flags, WB_CRED_F_DELEGATE);
+	m.flags = 0;	/* a password change keeps what the login asked for */
+	ck_assert_int_eq(wb_screds_update(t, &m, pw("new"), 1001, NULL), 0);
+	ck_assert_int_eq(wb_screds_get(t, 1001, "login", 1001, &got, NULL, NULL), 0);
+	ck_assert_uint_eq(got.flags, WB_CRED_F_DELEGATE);
+	/* A later login without delegate makes it a plain one again. */
+	ck_assert_int_eq(wb_screds_deposit(t, &m, pw("pw2"), 0, &lim, 1002, tok, NULL), 0);
+	open_s(t, 1001, "login", tok, 1002, 0);
+	ck_assert_int_eq(wb_screds_get(t, 1001, "login", 1002, &got, NULL, NULL), 0);
+	ck_assert_uint_eq(got.flags, 0);
+	wb_screds_free(t);
+}
+END_TEST
+
 static int count_visit(const struct wb_cred_meta *m, const struct wb_screds_state *st, void *ctx)
 {
 	int *n = ctx;
@@ -326,6 +350,7 @@ static Suite *screds_suite(void)
 	tcase_add_test(tc, test_update_and_remove);
 	tcase_add_test(tc, test_limits_and_identity);
 	tcase_add_test(tc, test_list_shows_active_only);
+	tcase_add_test(tc, test_delegate_flag_travels);
 	suite_add_tcase(s, tc);
 	return s;
 }
