@@ -80,11 +80,25 @@ static int put_deposit_ok(struct wb_session *s, const char *token)
 	return rc < 0 ? rc : wb_session_send(s);
 }
 
+/* An update keeps the account, so the KDC is asked about that one. */
+static const struct wb_cred_meta *active_account(struct wb_session *s,
+						 const struct wb_cred_meta *m,
+						 struct wb_cred_meta *acct)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->b->store_lock);
+	rc = wb_screds_get(s->b->screds, m->owner, m->name, time(NULL), acct, NULL, NULL);
+	pthread_mutex_unlock(&s->b->store_lock);
+	return rc == 0 ? acct : m;
+}
+
 static int deposit_or_update(struct wb_session *s, const struct wb_frame *f,
 			     const struct wb_cred_meta *m, struct wb_secret *sec, uint8_t mode,
 			     char token[WB_SCREDS_TOKEN_LEN + 1], struct wb_error *err)
 {
 	struct wb_screds_limits lim = limits(s->b);
+	struct wb_cred_meta acct;
 	uint8_t want_validate = 0;
 	uint32_t ttl = 0;
 	time_t now = time(NULL);
@@ -93,7 +107,7 @@ static int deposit_or_update(struct wb_session *s, const struct wb_frame *f,
 	wb_attr_u32(f, WB_A_TTL, &ttl);
 	wb_attr_u8(f, WB_A_VALIDATE, &want_validate);
 	if (want_validate == 1)
-		rc = validate(s, m, sec, now, err);
+		rc = validate(s, mode == 1 ? m : active_account(s, m, &acct), sec, now, err);
 	if (rc < 0) {
 		wb_secret_free(sec);
 		return rc;
