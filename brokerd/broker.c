@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "policy.h"
 
 int wb_broker_init(struct wb_broker *b, struct wb_config *config, struct wb_policy *policy,
@@ -17,23 +18,24 @@ int wb_broker_init(struct wb_broker *b, struct wb_config *config, struct wb_poli
 {
 	memset(b, 0, sizeof(*b));
 	b->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->cancel_fd < 0)
-		return wb_error_set(err, WB_E_INTERNAL, "eventfd: %s", strerror(errno));
+	b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	b->cfg = calloc(1, sizeof(*b->cfg));
-	if (!b->cfg) {
-		close(b->cancel_fd);
-		return wb_error_set(err, WB_E_INTERNAL, "out of memory");
+	b->screds = wb_screds_new();
+	if (b->cancel_fd < 0 || b->wake_fd < 0 || !b->cfg || !b->screds) {
+		int e = errno;
+
+		if (b->cancel_fd >= 0)
+			close(b->cancel_fd);
+		if (b->wake_fd >= 0)
+			close(b->wake_fd);
+		free(b->cfg);
+		wb_screds_free(b->screds);
+		return wb_error_set(err, WB_E_INTERNAL, "cannot set up the broker: %s", strerror(e));
 	}
 	b->cfg->config = config;
 	b->cfg->policy = policy;
 	b->cfg->refs = 1;	/* the broker's own reference */
 	b->store = store;
-	b->screds = wb_screds_new();
-	if (!b->screds) {
-		close(b->cancel_fd);
-		free(b->cfg);
-		return wb_error_set(err, WB_E_INTERNAL, "out of memory");
-	}
 	b->started = time(NULL);
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->store_lock, NULL);
@@ -49,6 +51,8 @@ void wb_broker_destroy(struct wb_broker *b)
 	b->screds = NULL;
 	if (b->cancel_fd >= 0)
 		close(b->cancel_fd);
+	if (b->wake_fd >= 0)
+		close(b->wake_fd);
 	pthread_mutex_destroy(&b->lock);
 	pthread_mutex_destroy(&b->store_lock);
 }
@@ -130,7 +134,9 @@ int wb_broker_conn_enter(struct wb_broker *b, const struct wb_peer *p, struct wb
 	else if (b->connections >= s->max_connections)
 		rc = wb_error_set(err, WB_E_LIMIT, "too many client connections (max_connections=%u)",
 				  s->max_connections);
-	else if (!u || u->connections >= s->max_connections_per_uid)
+	/* Root is the PAM stacks: a logout must never wait for root's other
+	 * clients, and root could take the whole broker down anyway. */
+	else if (!u || (p->uid != 0 && u->connections >= s->max_connections_per_uid))
 		rc = wb_error_set(err, WB_E_LIMIT,
 				  "uid %u has too many connections (max_connections_per_uid=%u)",
 				  (unsigned)p->uid, s->max_connections_per_uid);
@@ -231,4 +237,13 @@ void wb_broker_counts(struct wb_broker *b, unsigned *connections, unsigned *oper
 	*connections = b->connections;
 	*operations = b->operations;
 	pthread_mutex_unlock(&b->lock);
+}
+
+void wb_broker_wake(struct wb_broker *b)
+{
+	uint64_t one = 1;
+
+	/* A full counter already means "wake up": nothing to report. */
+	if (write(b->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		wb_log(LOG_WARNING, "cannot wake the sweeper: %s", strerror(errno));
 }

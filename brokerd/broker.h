@@ -53,6 +53,7 @@ struct wb_broker {
 	struct wb_uid_count uids[WB_UIDS_TRACKED];
 	bool stopping;
 	int cancel_fd;		/* eventfd, readable once shutdown begins */
+	int wake_fd;		/* eventfd: a login-session deadline may have moved */
 	time_t started;
 
 	pthread_mutex_t store_lock;
@@ -82,11 +83,13 @@ int wb_broker_op_enter(struct wb_broker *b, uid_t uid, struct wb_error *err);
 void wb_broker_op_leave(struct wb_broker *b, uid_t uid);
 
 /*
- * Wipes expired login-session credentials and unbound deposits (auditing
- * each) and returns how many milliseconds until the next one is due, -1
- * when nothing waits. main calls it from its loop. (session_login.c)
+ * The sweeper thread (session_login.c): wipes expired login-session
+ * credentials and unbound deposits when they are due, auditing each, until
+ * shutdown (cancel_fd). wb_broker_wake tells it a new deadline appeared.
+ * main starts it and joins it after wb_broker_stop.
  */
-int wb_broker_sweep(struct wb_broker *b);
+int wb_broker_sweeper_start(struct wb_broker *b, pthread_t *t, struct wb_error *err);
+void wb_broker_wake(struct wb_broker *b);
 
 /* Starts the shutdown: no new connections or operations, cancel_fd fires. */
 void wb_broker_stop(struct wb_broker *b);

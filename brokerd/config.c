@@ -187,7 +187,7 @@ static void broker_defaults(struct wb_broker_settings *b)
 	b->max_operations_per_uid = 4;
 	b->idle_timeout_sec = 60;
 	b->session_bind_timeout_sec = 120;
-	b->session_max_ttl_sec = 0;
+	b->session_max_ttl_sec = 7 * 86400;	/* a logout that never arrives */
 	b->max_session_credentials_per_user = 8;
 	b->log_level = LOG_INFO;
 	strcpy(b->policy_dir, "/etc/winrm-broker/policy.d");

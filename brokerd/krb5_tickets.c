@@ -499,7 +499,7 @@ static struct tk_entry *lookup(struct wb_tickets *t, const struct wb_cred_meta *
 	return found;
 }
 
-void wb_tickets_forget(struct wb_tickets *t, const struct wb_cred_meta *meta)
+static void forget(struct wb_tickets *t, const struct wb_cred_meta *meta, bool exact)
 {
 	struct tk_entry **pp, *e, *gone = NULL;
 
@@ -507,7 +507,7 @@ void wb_tickets_forget(struct wb_tickets *t, const struct wb_cred_meta *meta)
 		return;
 	pthread_mutex_lock(&t->lock);
 	for (pp = &t->head; (e = *pp) != NULL;) {
-		if (!same_cred(e, meta)) {
+		if (!same_cred(e, meta) || (exact && e->updated != meta->updated)) {
 			pp = &e->next;
 			continue;
 		}
@@ -517,6 +517,16 @@ void wb_tickets_forget(struct wb_tickets *t, const struct wb_cred_meta *meta)
 	}
 	pthread_mutex_unlock(&t->lock);
 	retire(t, gone);
+}
+
+void wb_tickets_forget(struct wb_tickets *t, const struct wb_cred_meta *meta)
+{
+	forget(t, meta, false);
+}
+
+void wb_tickets_forget_version(struct wb_tickets *t, const struct wb_cred_meta *meta)
+{
+	forget(t, meta, true);
 }
 
 void wb_tickets_free(struct wb_tickets *t)

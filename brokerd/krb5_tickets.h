@@ -93,6 +93,9 @@ int wb_tickets_ccache(struct wb_tickets *t, const struct wb_cred_meta *meta,
  * session keys; a new one needs a new wb_tickets_ccache call.
  */
 void wb_tickets_forget(struct wb_tickets *t, const struct wb_cred_meta *meta);
+/* The same for one version only (meta->updated too): a login-session
+ * deposit that was validated but never became active. */
+void wb_tickets_forget_version(struct wb_tickets *t, const struct wb_cred_meta *meta);
 
 /*
  * The named problem and its likely fix for a krb5 error code (a

@@ -366,7 +366,7 @@ static void serve(struct daemon *d)
 				       { .fd = d->sig_fd, .events = POLLIN } };
 		struct signalfd_siginfo si;
 
-		if (poll(p, 2, wb_broker_sweep(&d->broker)) < 0) {
+		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			wb_log(LOG_ERR, "poll: %s", strerror(errno));
@@ -402,6 +402,20 @@ static void shutdown_sessions(struct daemon *d)
 	if (atomic_load(&d->threads) > 0)
 		wb_log(LOG_WARNING, "%u session(s) still running after %d ms; exiting anyway",
 		       atomic_load(&d->threads), SHUTDOWN_GRACE_MS);
+}
+
+/* The sweeper ends with the shutdown; a sweep stuck behind a slow KDC is
+ * left to the process exit rather than holding the exit up. */
+static bool sweeper_join(pthread_t t)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += SHUTDOWN_GRACE_MS / 1000;
+	if (pthread_timedjoin_np(t, NULL, &until) == 0)
+		return true;
+	wb_log(LOG_WARNING, "the sweeper did not stop in time; exiting without it");
+	return false;
 }
 
 static int start(struct daemon *d, struct wb_error *err)
@@ -446,6 +460,8 @@ int main(int argc, char **argv)
 	struct wb_config *c = NULL;
 	struct wb_policy *p = NULL;
 	struct wb_tickets *tickets = NULL;
+	pthread_t sweeper;
+	bool swept;
 
 	harden();
 	if (parse_args(argc, argv, &d.args) < 0)
@@ -492,11 +508,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.broker.tickets = tickets;
+	if (wb_broker_sweeper_start(&d.broker, &sweeper, &err) < 0) {
+		wb_log(LOG_ERR, "cannot start: %s", err.msg);
+		return 1;
+	}
 	sd_notify(0, "READY=1\nSTATUS=serving");
 	serve(&d);
 	shutdown_sessions(&d);
-	/* With a session still running, its memory stays until exit. */
-	if (atomic_load(&d.threads) == 0) {
+	swept = sweeper_join(sweeper);
+	/* With a session or the sweeper still running, the memory stays until exit. */
+	if (atomic_load(&d.threads) == 0 && swept) {
 		wb_store_close(d.broker.store);
 		wb_broker_destroy(&d.broker);
 		wb_masterkey_free(d.key);

@@ -27,7 +27,9 @@ struct pending {
 struct entry {
 	struct wb_cred_meta meta;	/* personal, password; owner, name, user, domain, times */
 	struct wb_secret *active;	/* NULL while only deposits exist */
-	uint32_t sessions;
+	uint32_t sessions;		/* ids in use: the first `sessions` of ids */
+	uint32_t cap_ids;
+	uint64_t *ids;			/* random, non-zero: one per bound login session */
 	time_t expires;			/* 0: no TTL */
 	size_t n_pending;
 	struct pending pending[WB_SCREDS_PENDING_MAX];
@@ -57,6 +59,9 @@ static void drop_active(struct entry *e)
 	e->active = NULL;
 	e->sessions = 0;
 	e->expires = 0;
+	free(e->ids);
+	e->ids = NULL;
+	e->cap_ids = 0;
 }
 
 static void entry_free(struct entry *e)
@@ -208,28 +213,43 @@ static void set_active(struct entry *e, struct wb_secret *sec, const char *user,
 {
 	wb_secret_free(e->active);
 	e->active = sec;
-	memcpy(e->meta.user, user, sizeof(e->meta.user));
-	memcpy(e->meta.domain, domain, sizeof(e->meta.domain));
+	if (user != e->meta.user)
+		memcpy(e->meta.user, user, sizeof(e->meta.user));
+	if (domain != e->meta.domain)
+		memcpy(e->meta.domain, domain, sizeof(e->meta.domain));
 	if (!e->meta.created)
 		e->meta.created = now;
 	e->meta.updated = now;
 }
 
-int wb_screds_update(struct wb_screds *t, const struct wb_cred_meta *m, struct wb_secret *sec,
-		     time_t now, struct wb_error *err)
+static size_t find_token(const struct entry *e, const char *token);
+
+int wb_screds_update(struct wb_screds *t, const struct wb_cred_meta *m, const char *token,
+		     struct wb_secret *sec, time_t now, struct wb_error *err)
 {
-	size_t i = find(t, m->owner, m->name);
+	size_t i = find(t, m->owner, m->name), k = SIZE_MAX;
+	struct entry *e = i == SIZE_MAX ? NULL : t->items[i];
 	int rc = check_meta(m, sec, err);
 
-	if (rc == 0 && (i == SIZE_MAX || !t->items[i]->active))
+	if (rc == 0 && e && token)
+		k = find_token(e, token);
+	if (rc == 0 && token && k == SIZE_MAX)
+		rc = wb_error_set(err, WB_E_NOCRED, "no pending deposit of '%s' for uid %u with "
+				  "that token to update", m->name, (unsigned)m->owner);
+	else if (rc == 0 && !token && (!e || !e->active))
 		rc = wb_error_set(err, WB_E_NOCRED, "no session credential '%s' of uid %u to "
 				  "update", m->name, (unsigned)m->owner);
 	if (rc < 0) {
 		wb_secret_free(sec);
 		return rc;
 	}
+	if (token) {
+		wb_secret_free(e->pending[k].sec);
+		e->pending[k].sec = sec;
+		return 0;
+	}
 	/* Only the password: a password change does not change the account. */
-	set_active(t->items[i], sec, t->items[i]->meta.user, t->items[i]->meta.domain, now);
+	set_active(e, sec, e->meta.user, e->meta.domain, now);
 	return 0;
 }
 
@@ -245,12 +265,57 @@ static size_t find_token(const struct entry *e, const char *token)
 	return SIZE_MAX;
 }
 
+/* A fresh non-zero id, distinct from the entry's others. */
+static int add_session(struct entry *e, uint64_t *id, struct wb_error *err)
+{
+	uint32_t i;
+
+	if (e->sessions == WB_SCREDS_SESSIONS_MAX)
+		return wb_error_set(err, WB_E_LIMIT, "credential '%s' of uid %u has %d login "
+				    "sessions, the limit", e->meta.name, (unsigned)e->meta.owner,
+				    WB_SCREDS_SESSIONS_MAX);
+	if (e->sessions == e->cap_ids) {
+		uint32_t cap = e->cap_ids ? e->cap_ids * 2 : 4;
+		uint64_t *p = reallocarray(e->ids, cap, sizeof(*p));
+
+		if (!p)
+			return wb_error_set(err, WB_E_INTERNAL, "out of memory");
+		e->ids = p;
+		e->cap_ids = cap;
+	}
+	do {
+		randombytes_buf(id, sizeof(*id));
+		for (i = 0; *id && i < e->sessions && e->ids[i] != *id; i++)
+			;
+	} while (*id == 0 || i < e->sessions);
+	e->ids[e->sessions++] = *id;
+	return 0;
+}
+
+/* Releases session id (0: any one); false when the entry holds no such id. */
+static bool remove_session(struct entry *e, uint64_t id)
+{
+	uint32_t i;
+
+	if (e->sessions == 0)
+		return false;
+	for (i = 0; id && i < e->sessions && e->ids[i] != id; i++)
+		;
+	if (!id)
+		i = e->sessions - 1;
+	if (i == e->sessions)
+		return false;
+	e->ids[i] = e->ids[--e->sessions];
+	return true;
+}
+
 int wb_screds_open(struct wb_screds *t, uid_t uid, const char *name, const char *token,
 		   const struct wb_screds_limits *lim, time_t now, uint32_t *sessions,
-		   bool *replaced, struct wb_error *err)
+		   uint64_t *session_id, bool *replaced, struct wb_error *err)
 {
 	size_t i = find(t, uid, name), k = SIZE_MAX;
 	struct entry *e = i == SIZE_MAX ? NULL : t->items[i];
+	int rc;
 
 	*replaced = false;
 	if (e && token)
@@ -272,13 +337,15 @@ int wb_screds_open(struct wb_screds *t, uid_t uid, const char *name, const char 
 	if (!e || !e->active || (e->expires && now > e->expires))
 		return wb_error_set(err, WB_E_NOCRED, "no session credential '%s' for uid %u",
 				    name, (unsigned)uid);
-	e->sessions++;
+	rc = add_session(e, session_id, err);
+	if (rc < 0)
+		return rc;
 	*sessions = e->sessions;
 	return 0;
 }
 
-int wb_screds_close(struct wb_screds *t, uid_t uid, const char *name, uint32_t *sessions,
-		    struct wb_error *err)
+int wb_screds_close(struct wb_screds *t, uid_t uid, const char *name, uint64_t session_id,
+		    uint32_t *sessions, struct wb_error *err)
 {
 	size_t i = find(t, uid, name);
 	struct entry *e = i == SIZE_MAX ? NULL : t->items[i];
@@ -286,8 +353,10 @@ int wb_screds_close(struct wb_screds *t, uid_t uid, const char *name, uint32_t *
 	if (!e || !e->active)
 		return wb_error_set(err, WB_E_NOCRED, "no session credential '%s' for uid %u",
 				    name, (unsigned)uid);
-	if (e->sessions > 0)
-		e->sessions--;
+	if (!remove_session(e, session_id))
+		return wb_error_set(err, WB_E_NOCRED, "session credential '%s' of uid %u holds no "
+				    "such login session (one of an earlier credential, or released "
+				    "already); nothing changed", name, (unsigned)uid);
 	*sessions = e->sessions;
 	if (e->sessions == 0) {
 		drop_active(e);
@@ -382,8 +451,12 @@ size_t wb_screds_sweep(struct wb_screds *t, const struct wb_screds_limits *lim, 
 				k++;
 				continue;
 			}
-			if (gone)
-				gone(&e->meta, "unbound deposit", ctx);
+			if (gone) {
+				struct wb_cred_meta dm = e->meta;
+
+				dm.updated = e->pending[k].at;	/* the deposit's own version */
+				gone(&dm, "unbound deposit", ctx);
+			}
 			drop_pending(e, k);
 			n++;
 		}

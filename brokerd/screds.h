@@ -27,6 +27,7 @@
 #define WB_SCREDS_MAX 4096		/* credentials (active or pending) in all */
 #define WB_SCREDS_PENDING_MAX 4		/* pending deposits per credential */
 #define WB_SCREDS_TOKEN_LEN 32		/* hex digits naming a deposit */
+#define WB_SCREDS_SESSIONS_MAX 1024	/* login sessions bound to one credential */
 
 struct wb_screds_limits {
 	unsigned bind_timeout_sec;	/* a deposit waits this long for its open */
@@ -60,26 +61,33 @@ int wb_screds_deposit(struct wb_screds *t, const struct wb_cred_meta *m, struct 
 
 /*
  * Replaces the active password in place, keeping the account (user,
- * domain), its flags, the sessions and the TTL; sec is taken in every case. WB_E_NOCRED when
- * there is no active credential.
+ * domain), its flags, the sessions and the TTL; or, with token, the
+ * password of that pending deposit (a password changed before the session
+ * opened). sec is taken in every case. WB_E_NOCRED when there is no active
+ * credential, or no such deposit.
  */
-int wb_screds_update(struct wb_screds *t, const struct wb_cred_meta *m, struct wb_secret *sec,
-		     time_t now, struct wb_error *err);
+int wb_screds_update(struct wb_screds *t, const struct wb_cred_meta *m, const char *token,
+		     struct wb_secret *sec, time_t now, struct wb_error *err);
 
 /*
- * Binds one more session. token (may be NULL): that pending deposit first
- * becomes the active password (its TTL starts now). *replaced is set when
- * an active password was replaced (its tickets must go). WB_E_NOCRED:
- * no such deposit, or no active credential to bind to.
+ * Binds one more session and gives it a random non-zero *session_id.
+ * token (may be NULL): that pending deposit first becomes the active
+ * password (its TTL starts now). *replaced is set when an active password
+ * was replaced (its tickets must go). WB_E_NOCRED: no such deposit, or no
+ * active credential to bind to; WB_E_LIMIT beyond WB_SCREDS_SESSIONS_MAX.
  */
 int wb_screds_open(struct wb_screds *t, uid_t uid, const char *name, const char *token,
 		   const struct wb_screds_limits *lim, time_t now, uint32_t *sessions,
-		   bool *replaced, struct wb_error *err);
+		   uint64_t *session_id, bool *replaced, struct wb_error *err);
 
-/* Releases one session; at 0 the active password is wiped and removed
- * (pending deposits stay). WB_E_NOCRED when nothing is active. */
-int wb_screds_close(struct wb_screds *t, uid_t uid, const char *name, uint32_t *sessions,
-		    struct wb_error *err);
+/*
+ * Releases the session session_id (0: any one); at 0 sessions the active
+ * password is wiped and removed (pending deposits stay). WB_E_NOCRED when
+ * nothing is active or no session has that id (then nothing changes: a
+ * late logout of an earlier credential never ends a newer one).
+ */
+int wb_screds_close(struct wb_screds *t, uid_t uid, const char *name, uint64_t session_id,
+		    uint32_t *sessions, struct wb_error *err);
 
 /* Removes the credential and its pending deposits. WB_E_NOCRED if none. */
 int wb_screds_remove(struct wb_screds *t, uid_t uid, const char *name, struct wb_error *err);
@@ -106,7 +114,8 @@ int wb_screds_list(const struct wb_screds *t,
  * Wipes what has expired: active credentials past their TTL, deposits
  * older than the bind timeout. gone (may be NULL) is called for each
  * active credential removed, with why ("ttl"), before it is wiped, and
- * for each discarded deposit with why "unbound deposit". Returns how many
+ * for each discarded deposit with why "unbound deposit" (meta->updated:
+ * the deposit's time, the version its validation's tickets are under). Returns how many
  * things were wiped. next (may be NULL) receives the earliest time
  * something will expire, 0 when nothing will.
  */

@@ -177,8 +177,11 @@ static int count_visible(const struct wb_cred_meta *m, void *ctx)
 {
 	struct visible_count *c = ctx;
 
-	if (c->admin || (m->scope == WB_SCOPE_PERSONAL && m->owner == c->s->peer.uid) ||
-	    (m->scope == WB_SCOPE_SHARED && wb_session_may_use_shared(&c->s->peer, m)))
+	/* What CRED_LIST shows: the admin group sees every shared credential,
+	 * but other users' personal ones (and logins) only root does. */
+	if (c->s->peer.uid == 0 ||
+	    (m->scope == WB_SCOPE_PERSONAL && m->owner == c->s->peer.uid) ||
+	    (m->scope == WB_SCOPE_SHARED && (c->admin || wb_session_may_use_shared(&c->s->peer, m))))
 		c->n++;
 	return 0;
 }

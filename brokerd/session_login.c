@@ -5,9 +5,12 @@
  * optional KDC check, the audit, and the Kerberos tickets that must go
  * with a password. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "config.h"
@@ -98,6 +101,7 @@ static int deposit_or_update(struct wb_session *s, const struct wb_frame *f,
 			     char token[WB_SCREDS_TOKEN_LEN + 1], struct wb_error *err)
 {
 	struct wb_screds_limits lim = limits(s->b);
+	char utok[WB_SCREDS_TOKEN_LEN + 1] = "";
 	struct wb_cred_meta acct;
 	uint8_t want_validate = 0;
 	uint32_t ttl = 0;
@@ -106,8 +110,14 @@ static int deposit_or_update(struct wb_session *s, const struct wb_frame *f,
 
 	wb_attr_u32(f, WB_A_TTL, &ttl);
 	wb_attr_u8(f, WB_A_VALIDATE, &want_validate);
-	if (want_validate == 1)
-		rc = validate(s, mode == 1 ? m : active_account(s, m, &acct), sec, now, err);
+	/* An update may name a pending deposit: a password changed at login. */
+	if (mode == 2 && wb_attr_str(f, WB_A_DEPOSIT, 0, utok, sizeof(utok)) != -ENOENT &&
+	    strlen(utok) != WB_SCREDS_TOKEN_LEN)
+		rc = wb_error_set(err, WB_E_INVALID, "DEPOSIT must be %d hex digits",
+				  WB_SCREDS_TOKEN_LEN);
+	if (rc == 0 && want_validate == 1)
+		rc = validate(s, mode == 1 || utok[0] ? m : active_account(s, m, &acct), sec, now,
+			      err);
 	if (rc < 0) {
 		wb_secret_free(sec);
 		return rc;
@@ -119,17 +129,19 @@ static int deposit_or_update(struct wb_session *s, const struct wb_frame *f,
 	else if (mode == 1)
 		rc = wb_screds_deposit(s->b->screds, m, sec, ttl, &lim, now, token, err);
 	else
-		rc = wb_screds_update(s->b->screds, m, sec, now, err);
+		rc = wb_screds_update(s->b->screds, m, utok[0] ? utok : NULL, sec, now, err);
 	pthread_mutex_unlock(&s->b->store_lock);
-	if (rc == 0 && mode == 2)
+	if (rc == 0 && mode == 2 && !utok[0])
 		forget_tickets(s->b, m->owner, m->name);
+	if (rc == 0 && mode == 1)
+		wb_broker_wake(s->b);	/* a new deadline for the sweeper */
 	return rc;
 }
 
 int wb_session_login_add(struct wb_session *s, const struct wb_frame *f,
 			 const struct wb_cred_meta *m, struct wb_secret *sec, uint8_t mode)
 {
-	char token[WB_SCREDS_TOKEN_LEN + 1] = "";
+	char token[WB_SCREDS_TOKEN_LEN + 1] = "", reason[2 * WB_CRED_TEXT_MAX + 64];
 	struct wb_error err = { 0 };
 	struct wb_change c;
 	int rc = 0;
@@ -144,8 +156,10 @@ int wb_session_login_add(struct wb_session *s, const struct wb_frame *f,
 		wb_secret_free(sec);
 		return wb_session_send_error(s, &err);
 	}
-	if (wb_change_decision(s->b->audit, &c, &s->peer, true, "own credential, or root",
-			       &err) < 0) {
+	/* The Windows account is named: a validate is a password check. */
+	snprintf(reason, sizeof(reason), "own credential, or root; account %s%s%s",
+		 m->domain, m->domain[0] ? "\\" : "", m->user);
+	if (wb_change_decision(s->b->audit, &c, &s->peer, true, reason, &err) < 0) {
 		wb_secret_free(sec);
 		wb_error_prefix(&err, "refused: the audit record cannot be written");
 		return wb_session_send_error(s, &err);
@@ -168,6 +182,7 @@ struct session_req {
 	uid_t owner;
 	bool has_token;
 	char token[WB_SCREDS_TOKEN_LEN + 1];
+	uint64_t session_id;		/* close: 0 = any one */
 };
 
 static int parse_session(struct wb_session *s, const struct wb_frame *f, struct session_req *r,
@@ -185,6 +200,9 @@ static int parse_session(struct wb_session *s, const struct wb_frame *f, struct 
 		return wb_error_set(err, WB_E_INVALID, "CRED must be a valid credential name");
 	if (wb_attr_u8(f, WB_A_SESSION_OP, &r->op) < 0 || (r->op != 1 && r->op != 2))
 		return wb_error_set(err, WB_E_INVALID, "SESSION_OP must be 1 (open) or 2 (close)");
+	if (wb_attr_u64(f, WB_A_SESSION_ID, &r->session_id) == -EBADMSG || (r->session_id &&
+											r->op != 2))
+		return wb_error_set(err, WB_E_INVALID, "SESSION_ID must be a u64, on a close");
 	rc = wb_attr_str(f, WB_A_DEPOSIT, 0, r->token, sizeof(r->token));
 	if (rc == -ENOENT)
 		return 0;
@@ -195,17 +213,19 @@ static int parse_session(struct wb_session *s, const struct wb_frame *f, struct 
 	return 0;
 }
 
-static int put_sessions_ok(struct wb_session *s, uint32_t sessions)
+static int put_sessions_ok(struct wb_session *s, uint32_t sessions, uint64_t id)
 {
 	int rc = wb_msg_begin(&s->w, WB_MSG_OK);
 
 	rc = rc ?: wb_msg_put_u32(&s->w, WB_A_SESSIONS, sessions);
+	if (id)
+		rc = rc ?: wb_msg_put_u64(&s->w, WB_A_SESSION_ID, id);
 	rc = rc ?: wb_msg_finish(&s->w);
 	return rc < 0 ? rc : wb_session_send(s);
 }
 
 static int bind_or_release(struct wb_session *s, const struct session_req *r,
-			   uint32_t *sessions, struct wb_error *err)
+			   uint32_t *sessions, uint64_t *id, struct wb_error *err)
 {
 	struct wb_screds_limits lim = limits(s->b);
 	bool replaced = false;
@@ -214,13 +234,16 @@ static int bind_or_release(struct wb_session *s, const struct session_req *r,
 	pthread_mutex_lock(&s->b->store_lock);
 	if (r->op == 1)
 		rc = wb_screds_open(s->b->screds, r->owner, r->name,
-				    r->has_token ? r->token : NULL, &lim, time(NULL), sessions,
+				    r->has_token ? r->token : NULL, &lim, time(NULL), sessions, id,
 				    &replaced, err);
 	else
-		rc = wb_screds_close(s->b->screds, r->owner, r->name, sessions, err);
+		rc = wb_screds_close(s->b->screds, r->owner, r->name, r->session_id, sessions,
+				     err);
 	pthread_mutex_unlock(&s->b->store_lock);
 	if (rc == 0 && (replaced || (r->op == 2 && *sessions == 0)))
 		forget_tickets(s->b, r->owner, r->name);
+	if (rc == 0 && r->op == 1)
+		wb_broker_wake(s->b);	/* a TTL may have started */
 	return rc;
 }
 
@@ -230,6 +253,7 @@ int wb_session_cred_session(struct wb_session *s, const struct wb_frame *f)
 	struct session_req r;
 	struct wb_change c;
 	uint32_t sessions = 0;
+	uint64_t id = 0;
 	int rc = parse_session(s, f, &r, &err);
 
 	if (rc < 0)
@@ -251,39 +275,73 @@ int wb_session_cred_session(struct wb_session *s, const struct wb_frame *f)
 			     aerr.msg);
 		return wb_session_send_error(s, &err);
 	}
-	rc = bind_or_release(s, &r, &sessions, &err);
+	rc = bind_or_release(s, &r, &sessions, &id, &err);
 	wb_change_outcome(s->b->audit, &c, &s->peer, rc, &err);
 	wb_log(rc == 0 ? LOG_INFO : LOG_NOTICE, "uid=%u pid=%d: %s of '%s' for uid %u: %s%s",
 	       (unsigned)s->peer.uid, (int)s->peer.pid, c.operation, r.name, (unsigned)r.owner,
 	       rc == 0 ? "ok" : err.msg, rc == 0 && r.op == 2 && sessions == 0 ?
 	       " (last session: wiped)" : "");
-	return rc < 0 ? wb_session_send_error(s, &err) : put_sessions_ok(s, sessions);
+	return rc < 0 ? wb_session_send_error(s, &err) : put_sessions_ok(s, sessions, id);
 }
 
-/* ---- expiry -------------------------------------------------------------------- */
+/* ---- expiry: the sweeper thread --------------------------------------------- */
 
-#define SWEEP_MAX_GONE 64
+struct gone {
+	struct wb_change c;
+	int64_t version;
+	bool ttl;		/* else an unbound deposit */
+};
 
 struct gone_list {
-	size_t n, unrecorded;
-	struct wb_change c[SWEEP_MAX_GONE];
-	char why[SWEEP_MAX_GONE][32];
+	size_t n, cap;
+	struct gone *items;
+	size_t unrecorded;	/* out of memory for the list: still wiped */
 };
 
 static void note_gone(const struct wb_cred_meta *m, const char *why, void *ctx)
 {
 	struct gone_list *g = ctx;
 
-	if (g->n == SWEEP_MAX_GONE) {
-		g->unrecorded++;
-		return;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 16;
+		struct gone *p = reallocarray(g->items, cap, sizeof(*p));
+
+		if (!p) {
+			g->unrecorded++;
+			return;
+		}
+		g->items = p;
+		g->cap = cap;
 	}
-	wb_change_init(&g->c[g->n], "session-expire", m->name, m->owner);
-	snprintf(g->why[g->n], sizeof(g->why[0]), "%s", why);
+	wb_change_init(&g->items[g->n].c, "session-expire", m->name, m->owner);
+	g->items[g->n].version = m->updated;
+	g->items[g->n].ttl = strcmp(why, "ttl") == 0;
 	g->n++;
 }
 
-int wb_broker_sweep(struct wb_broker *b)
+/* Tickets and audit records of what a sweep wiped, outside the lock. */
+static void record_gone(struct wb_broker *b, const struct gone *g)
+{
+	const char *reason = g->ttl ? "its TTL ran out" : "a deposit no session bound in time";
+	struct wb_cred_meta m;
+
+	memset(&m, 0, sizeof(m));
+	m.scope = WB_SCOPE_PERSONAL;
+	m.owner = g->c.owner;
+	snprintf(m.name, sizeof(m.name), "%s", g->c.cred);
+	m.updated = g->version;
+	if (b->tickets && g->ttl)
+		wb_tickets_forget(b->tickets, &m);
+	else if (b->tickets)
+		wb_tickets_forget_version(b->tickets, &m);
+	wb_change_decision(b->audit, &g->c, NULL, true, reason, NULL);
+	wb_change_outcome(b->audit, &g->c, NULL, 0, NULL);
+	wb_log(LOG_INFO, "session credential '%s' of uid %u wiped: %s", g->c.cred,
+	       (unsigned)g->c.owner, reason);
+}
+
+/* One sweep; the milliseconds until the next one is due, -1 for none. */
+static int sweep(struct wb_broker *b)
 {
 	struct wb_screds_limits lim = limits(b);
 	struct gone_list g = { 0 };
@@ -293,22 +351,49 @@ int wb_broker_sweep(struct wb_broker *b)
 	pthread_mutex_lock(&b->store_lock);
 	wb_screds_sweep(b->screds, &lim, now, note_gone, &g, &next);
 	pthread_mutex_unlock(&b->store_lock);
-	for (i = 0; i < g.n; i++) {
-		char reason[96];
-
-		snprintf(reason, sizeof(reason), "%s",
-			 strcmp(g.why[i], "ttl") == 0 ? "its TTL ran out" :
-			 "a deposit no session bound in time");
-		forget_tickets(b, g.c[i].owner, g.c[i].cred);
-		wb_change_decision(b->audit, &g.c[i], NULL, true, reason, NULL);
-		wb_change_outcome(b->audit, &g.c[i], NULL, 0, NULL);
-		wb_log(LOG_INFO, "session credential '%s' of uid %u wiped: %s", g.c[i].cred,
-		       (unsigned)g.c[i].owner, reason);
-	}
+	for (i = 0; i < g.n; i++)
+		record_gone(b, &g.items[i]);
+	free(g.items);
 	if (g.unrecorded)
-		wb_log(LOG_WARNING, "%zu more session credentials or deposits wiped in this sweep "
-		       "(not recorded one by one)", g.unrecorded);
+		wb_log(LOG_WARNING, "%zu session credentials or deposits wiped without an audit "
+		       "record (out of memory)", g.unrecorded);
 	if (next == 0)
 		return -1;
 	return next - now > 3600 ? 3600 * 1000 : (int)(next - now) * 1000;
+}
+
+/*
+ * Its own thread, so that what a sweep waits for (a Kerberos entry busy
+ * with a slow KDC, the audit's fsync) never holds up the accept loop.
+ * Session threads wake it (wb_broker_wake) when a deadline appears.
+ */
+static void *sweeper(void *arg)
+{
+	struct wb_broker *b = arg;
+	uint64_t v;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = b->wake_fd, .events = POLLIN },
+				       { .fd = b->cancel_fd, .events = POLLIN } };
+
+		if (poll(p, 2, sweep(b)) < 0 && errno != EINTR) {
+			wb_log(LOG_ERR, "sweeper: poll: %s", strerror(errno));
+			return NULL;
+		}
+		if (p[1].revents & POLLIN)
+			return NULL;
+		if (p[0].revents & POLLIN && read(b->wake_fd, &v, sizeof(v)) < 0 &&
+		    errno != EAGAIN)
+			wb_log(LOG_WARNING, "sweeper: %s", strerror(errno));
+	}
+}
+
+int wb_broker_sweeper_start(struct wb_broker *b, pthread_t *t, struct wb_error *err)
+{
+	int rc = pthread_create(t, NULL, sweeper, b);
+
+	if (rc != 0)
+		return wb_error_set(err, WB_E_INTERNAL, "cannot start the sweeper thread: %s",
+				    strerror(rc));
+	return 0;
 }

@@ -100,6 +100,7 @@ enum wb_attr_tag {
 	WB_A_SESSIONS = 0x0084,
 	WB_A_EXPIRES = 0x0085,
 	WB_A_DEPOSIT = 0x0086,
+	WB_A_SESSION_ID = 0x0087,
 };
 
 enum wb_signal { WB_SIGNAL_CTRL_C = 1, WB_SIGNAL_TERMINATE = 2 };

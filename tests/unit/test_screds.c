@@ -79,11 +79,14 @@ static uint32_t open_s(struct wb_screds *t, uid_t uid, const char *name, const c
 		       time_t now, int want_rc)
 {
 	struct wb_error err = { 0 };
+	uint64_t id = 0;
 	uint32_t n = 0;
 	bool replaced;
 
-	ck_assert_int_eq(wb_screds_open(t, uid, name, token, &lim, now, &n, &replaced, &err),
+	ck_assert_int_eq(wb_screds_open(t, uid, name, token, &lim, now, &n, &id, &replaced, &err),
 			 want_rc);
+	if (want_rc == 0)
+		ck_assert(id != 0);
 	return n;
 }
 
@@ -91,8 +94,22 @@ static uint32_t close_s(struct wb_screds *t, uid_t uid, const char *name, int wa
 {
 	uint32_t n = 99;
 
-	ck_assert_int_eq(wb_screds_close(t, uid, name, &n, NULL), want_rc);
+	ck_assert_int_eq(wb_screds_close(t, uid, name, 0, &n, NULL), want_rc);
 	return n;
+}
+
+/* An open that returns its session id. */
+static uint64_t open_id(struct wb_screds *t, uid_t uid, const char *name, const char *token,
+			time_t now)
+{
+	uint64_t id = 0;
+	uint32_t n;
+	bool replaced;
+
+	ck_assert_int_eq(wb_screds_open(t, uid, name, token, &lim, now, &n, &id, &replaced, NULL),
+			 0);
+	ck_assert(id != 0);
+	return id;
 }
 
 START_TEST(test_deposit_is_inert_until_bound)
@@ -226,13 +243,13 @@ START_TEST(test_update_and_remove)
 	struct wb_cred_meta m = meta(1001, "login", "alice");
 	char tok[WB_SCREDS_TOKEN_LEN + 1];
 
-	ck_assert_int_eq(wb_screds_update(t, &m, pw("new"), 1000, NULL), -WB_E_NOCRED);
+	ck_assert_int_eq(wb_screds_update(t, &m, NULL, pw("new"), 1000, NULL), -WB_E_NOCRED);
 	deposit(t, 1001, "login", "old", 0, 1000, tok);
-	ck_assert_int_eq(wb_screds_update(t, &m, pw("new"), 1000, NULL), -WB_E_NOCRED);
+	ck_assert_int_eq(wb_screds_update(t, &m, NULL, pw("new"), 1000, NULL), -WB_E_NOCRED);
 	open_s(t, 1001, "login", tok, 1000, 0);
 	open_s(t, 1001, "login", NULL, 1000, 0);
 	snprintf(m.user, sizeof(m.user), "someone-else");
-	ck_assert_int_eq(wb_screds_update(t, &m, pw("new"), 1001, NULL), 0);
+	ck_assert_int_eq(wb_screds_update(t, &m, NULL, pw("new"), 1001, NULL), 0);
 	assert_active(t, 1001, "login", 1002, "new");
 	{
 		struct wb_cred_meta got;
@@ -293,7 +310,7 @@ START_TEST(test_delegate_flag_travels)
 	ck_assert_int_eq(wb_screds_get(t, 1001, "login", 1000, &got, NULL, NULL), 0);
 	ck_assert_uint_eq(got.flags, WB_CRED_F_DELEGATE);
 	m.flags = 0;	/* a password change keeps what the login asked for */
-	ck_assert_int_eq(wb_screds_update(t, &m, pw("new"), 1001, NULL), 0);
+	ck_assert_int_eq(wb_screds_update(t, &m, NULL, pw("new"), 1001, NULL), 0);
 	ck_assert_int_eq(wb_screds_get(t, 1001, "login", 1001, &got, NULL, NULL), 0);
 	ck_assert_uint_eq(got.flags, WB_CRED_F_DELEGATE);
 	/* A later login without delegate makes it a plain one again. */
@@ -301,6 +318,75 @@ START_TEST(test_delegate_flag_travels)
 	open_s(t, 1001, "login", tok, 1002, 0);
 	ck_assert_int_eq(wb_screds_get(t, 1001, "login", 1002, &got, NULL, NULL), 0);
 	ck_assert_uint_eq(got.flags, 0);
+	wb_screds_free(t);
+}
+END_TEST
+
+START_TEST(test_session_ids)
+{
+	struct wb_screds *t = wb_screds_new();
+	char tok[WB_SCREDS_TOKEN_LEN + 1];
+	uint64_t a, b, stale;
+	uint32_t n = 0;
+
+	/* Login A, then its credential expires; login B binds a new one. */
+	deposit(t, 1001, "login", "pw-a", 5, 1000, tok);
+	stale = open_id(t, 1001, "login", tok, 1000);
+	ck_assert_uint_eq(wb_screds_sweep(t, &lim, 1006, NULL, NULL, NULL), 1);
+	deposit(t, 1001, "login", "pw-b", 0, 1010, tok);
+	b = open_id(t, 1001, "login", tok, 1010);
+	/* A's late logout names its own session: nothing changes for B. */
+	ck_assert_int_eq(wb_screds_close(t, 1001, "login", stale, &n, NULL), -WB_E_NOCRED);
+	assert_active(t, 1001, "login", 1011, "pw-b");
+	/* Two sessions, released by id, each once. */
+	a = open_id(t, 1001, "login", NULL, 1012);
+	ck_assert(a != b);
+	ck_assert_int_eq(wb_screds_close(t, 1001, "login", a, &n, NULL), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(wb_screds_close(t, 1001, "login", a, &n, NULL), -WB_E_NOCRED);
+	assert_active(t, 1001, "login", 1013, "pw-b");
+	ck_assert_int_eq(wb_screds_close(t, 1001, "login", b, &n, NULL), 0);
+	ck_assert_uint_eq(n, 0);
+	assert_active(t, 1001, "login", 1014, NULL);
+	wb_screds_free(t);
+}
+END_TEST
+
+START_TEST(test_update_pending_deposit)
+{
+	struct wb_screds *t = wb_screds_new();
+	struct wb_cred_meta m = meta(1001, "login", "alice");
+	char tok[WB_SCREDS_TOKEN_LEN + 1], forged[WB_SCREDS_TOKEN_LEN + 1];
+
+	deposit(t, 1001, "login", "expired-pw", 0, 1000, tok);
+	/* An expired password changed at login, before the session opens. */
+	ck_assert_int_eq(wb_screds_update(t, &m, tok, pw("new-pw"), 1001, NULL), 0);
+	memset(forged, 'b', WB_SCREDS_TOKEN_LEN);
+	forged[WB_SCREDS_TOKEN_LEN] = '\0';
+	ck_assert_int_eq(wb_screds_update(t, &m, forged, pw("x"), 1001, NULL), -WB_E_NOCRED);
+	assert_active(t, 1001, "login", 1001, NULL);	/* still pending */
+	open_s(t, 1001, "login", tok, 1002, 0);
+	assert_active(t, 1001, "login", 1002, "new-pw");
+	wb_screds_free(t);
+}
+END_TEST
+
+START_TEST(test_session_limit)
+{
+	struct wb_screds *t = wb_screds_new();
+	char tok[WB_SCREDS_TOKEN_LEN + 1];
+	uint64_t id;
+	uint32_t n;
+	bool replaced;
+	int i;
+
+	deposit(t, 1001, "login", "pw", 0, 1000, tok);
+	open_s(t, 1001, "login", tok, 1000, 0);
+	for (i = 1; i < WB_SCREDS_SESSIONS_MAX; i++)
+		open_s(t, 1001, "login", NULL, 1000, 0);
+	ck_assert_int_eq(wb_screds_open(t, 1001, "login", NULL, &lim, 1000, &n, &id, &replaced,
+					NULL), -WB_E_LIMIT);
+	ck_assert_uint_eq(close_s(t, 1001, "login", 0), WB_SCREDS_SESSIONS_MAX - 1);
 	wb_screds_free(t);
 }
 END_TEST
@@ -351,6 +437,9 @@ static Suite *screds_suite(void)
 	tcase_add_test(tc, test_limits_and_identity);
 	tcase_add_test(tc, test_list_shows_active_only);
 	tcase_add_test(tc, test_delegate_flag_travels);
+	tcase_add_test(tc, test_session_ids);
+	tcase_add_test(tc, test_update_pending_deposit);
+	tcase_add_test(tc, test_session_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
