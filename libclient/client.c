@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "error.h"
 
 /* The public codes are the wire codes of common/error.h. */
@@ -93,6 +95,16 @@ void wbci_kill(struct wbc_conn *c)
 		close(c->fd);
 	c->fd = -1;
 	c->state = WBCI_DEAD;
+}
+
+void wbci_wipe_in(struct wbc_conn *c)
+{
+	/* A frame in the middle of arriving stays: wiping it would lose sync. */
+	if (c->in_len && !c->in_done)
+		return;
+	sodium_memzero(c->in, c->in_peak);
+	c->in_peak = c->in_len = 0;
+	c->in_done = false;
 }
 
 int wbci_idle(struct wbc_conn *c, struct wbc_error *err)
@@ -174,6 +186,8 @@ int wbci_recv(struct wbc_conn *c, struct wb_frame *f, struct wbc_error *err)
 		n = recv(c->fd, c->in + c->in_len, (size_t)want, MSG_DONTWAIT);
 		if (n > 0) {
 			c->in_len += (size_t)n;
+			if (c->in_len > c->in_peak)
+				c->in_peak = c->in_len;
 		} else if (n == 0) {
 			return lost(c, err, "the broker closed the connection%s; "
 				    "was winrm-brokerd stopped or restarted?",
@@ -465,6 +479,8 @@ void wbc_close(struct wbc_conn *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
+	/* Replies carried deposit tokens and whatever else the broker sent. */
+	sodium_memzero(c->in, c->in_peak);
 	free(c->in);
 	free(c);
 }

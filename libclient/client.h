@@ -32,6 +32,7 @@ struct wbc_conn {
 	char server[128];		/* from the broker's HELLO */
 	uint8_t *in;			/* one frame: WB_FRAME_HDR + WB_FRAME_MAX bytes */
 	size_t in_len;
+	size_t in_peak;			/* the most of in ever filled: what a wipe covers */
 	bool in_done;			/* in holds a frame already handed out */
 };
 
@@ -45,6 +46,9 @@ void wbci_clean(char *s);
 
 /* Closes the socket; every later call on the connection fails. */
 void wbci_kill(struct wbc_conn *c);
+/* Zeroes the input buffer once the frame handed out is no longer needed
+ * (it held a token) or the connection ends. */
+void wbci_wipe_in(struct wbc_conn *c);
 /* 0 when the connection can take a request, else the reason. */
 int wbci_idle(struct wbc_conn *c, struct wbc_error *err);
 

@@ -4,7 +4,10 @@
  *
  * CRED_ADD is the one frame that carries a secret. It is built in a
  * WB_SECRET writer (sodium_malloc'd, wiped on growth and on free) and the
- * secret is copied into it once, straight from the caller's buffer.
+ * secret is copied into it once, straight from the caller's buffer. A
+ * deposit token (it makes a pending password active) is wiped wherever
+ * it passed: the request writers on free, the reply buffer once the
+ * token is copied out (wbci_wipe_in).
  */
 #include "client.h"
 
@@ -22,6 +25,7 @@ struct wbc_cred_add {
 	size_t n_uids, n_gids;
 	int session;		/* 0, or enum wbc_session_mode */
 	uint32_t ttl_sec;	/* WBC_SESSION_DEPOSIT only */
+	bool have_deposit;	/* WBC_SESSION_UPDATE of a pending deposit */
 };
 
 static int add_failed(int rc, struct wbc_error *err)
@@ -54,6 +58,19 @@ static int check_scope(int scope, struct wbc_error *err)
 	if (scope != WBC_SCOPE_PERSONAL && scope != WBC_SCOPE_SHARED)
 		return wbci_seterr(err, WBC_E_INVALID, "the scope must be personal or shared");
 	return 0;
+}
+
+static bool is_token(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n != WBC_DEPOSIT_LEN)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+		      (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return true;
 }
 
 int wbc_cred_add_new(const char *name, int scope, int kind, const char *user, const char *domain,
@@ -253,6 +270,29 @@ int wbc_cred_add_session(struct wbc_cred_add *a, int mode, uint32_t ttl_sec,
 	return 0;
 }
 
+int wbc_cred_add_deposit_token(struct wbc_cred_add *a, const char *token,
+			       struct wbc_error *err)
+{
+	int rc = usable(a, err);
+
+	if (rc < 0)
+		return rc;
+	if (a->session != WBC_SESSION_UPDATE)
+		return wbci_seterr(err, WBC_E_INVALID, "a deposit token goes with a session update; "
+				   "call wbc_cred_add_session(WBC_SESSION_UPDATE) first");
+	if (a->have_deposit)
+		return wbci_seterr(err, WBC_E_INVALID, "the deposit token was already given");
+	if (!token || !is_token(token, strlen(token)))
+		return wbci_seterr(err, WBC_E_INVALID, "the deposit token is not %d hex digits",
+				   WBC_DEPOSIT_LEN);
+	/* Into the WB_SECRET frame: wiped with it. */
+	rc = wb_msg_put_str(&a->w, WB_A_DEPOSIT, token);
+	if (rc < 0)
+		return add_failed(rc, err);
+	a->have_deposit = true;
+	return 0;
+}
+
 int wbc_cred_add_validate(struct wbc_cred_add *a, struct wbc_error *err)
 {
 	int rc = usable(a, err);
@@ -339,19 +379,6 @@ int wbc_cred_add_send(struct wbc_conn *c, struct wbc_cred_add *a, int replace,
 	return wbci_expect_ok(c, &f, "in reply to CRED_ADD", err);
 }
 
-static bool is_token(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n != WBC_DEPOSIT_LEN)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-		      (s[i] >= 'A' && s[i] <= 'F')))
-			return false;
-	return true;
-}
-
 int wbc_cred_add_send_deposit(struct wbc_conn *c, struct wbc_cred_add *a,
 			      char token[WBC_DEPOSIT_LEN + 1], struct wbc_error *err)
 {
@@ -376,6 +403,7 @@ int wbc_cred_add_send_deposit(struct wbc_conn *c, struct wbc_cred_add *a,
 	}
 	memcpy(token, v, WBC_DEPOSIT_LEN);
 	token[WBC_DEPOSIT_LEN] = '\0';
+	wbci_wipe_in(c);	/* the reply held the token */
 	return 0;
 }
 
@@ -433,10 +461,12 @@ int wbc_cred_remove(struct wbc_conn *c, const char *name, int scope, uint32_t ow
 	return simple_request(c, &w, "in reply to CRED_RM", err);
 }
 
-/* OK {SESSIONS}: the count after the change. */
-static int session_reply(struct wbc_conn *c, const struct wb_frame *f, uint32_t *sessions,
-			 struct wbc_error *err)
+/* OK {SESSIONS, SESSION_ID?}: the count after the change, and an open's
+ * id (0 from a broker that predates SESSION_ID: it releases by count). */
+static int session_reply(struct wbc_conn *c, const struct wb_frame *f, uint64_t *session_id,
+			 uint32_t *sessions, struct wbc_error *err)
 {
+	uint64_t id = 0;
 	uint32_t n;
 	int rc = wbci_expect_ok(c, f, "in reply to CRED_SESSION", err);
 
@@ -447,8 +477,15 @@ static int session_reply(struct wbc_conn *c, const struct wb_frame *f, uint32_t 
 		return wbci_seterr(err, WBC_E_PROTO,
 				   "the broker's reply to CRED_SESSION has no valid SESSIONS count");
 	}
+	if (wb_attr_u64(f, WB_A_SESSION_ID, &id) == -EBADMSG) {
+		wbci_kill(c);
+		return wbci_seterr(err, WBC_E_PROTO,
+				   "the broker's reply to CRED_SESSION has a malformed SESSION_ID");
+	}
 	if (sessions)
 		*sessions = n;
+	if (session_id)
+		*session_id = id;
 	return 0;
 }
 
@@ -469,7 +506,8 @@ static int check_session_args(const char *name, int op, const char *token, struc
 }
 
 int wbc_cred_session(struct wbc_conn *c, const char *name, int op, uint32_t owner,
-		     const char *token, uint32_t *sessions, struct wbc_error *err)
+		     const char *token, uint64_t *session_id, uint32_t *sessions,
+		     struct wbc_error *err)
 {
 	struct wb_writer w;
 	struct wb_frame f;
@@ -487,6 +525,9 @@ int wbc_cred_session(struct wbc_conn *c, const char *name, int op, uint32_t owne
 		rc = wb_msg_put_u32(&w, WB_A_OWNER, owner);
 	if (rc == 0 && token)
 		rc = wb_msg_put_str(&w, WB_A_DEPOSIT, token);
+	/* 0: no id (the open ran elsewhere, or an older broker): any one. */
+	if (rc == 0 && op == WBC_SESSION_CLOSE && session_id && *session_id)
+		rc = wb_msg_put_u64(&w, WB_A_SESSION_ID, *session_id);
 	if (rc == 0)
 		rc = wb_msg_finish(&w);
 	if (rc < 0) {
@@ -494,10 +535,10 @@ int wbc_cred_session(struct wbc_conn *c, const char *name, int op, uint32_t owne
 		return wbci_seterr(err, WBC_E_INTERNAL, "building CRED_SESSION: %s", strerror(-rc));
 	}
 	rc = wbci_request(c, &w, &f, err);
-	wb_writer_free(&w);
+	wb_writer_free(&w);	/* wipes the token (wb_writer_free zeroes plain buffers too) */
 	if (rc < 0)
 		return rc;
-	return session_reply(c, &f, sessions, err);
+	return session_reply(c, &f, op == WBC_SESSION_OPEN ? session_id : NULL, sessions, err);
 }
 
 int wbc_cred_test(struct wbc_conn *c, const char *name, int scope, const struct wbc_target *t,

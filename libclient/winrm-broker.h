@@ -277,11 +277,17 @@ WBC_EXPORT int wbc_cred_add_owner(struct wbc_cred_add *a, uint32_t uid, struct w
  * the token from wbc_cred_add_send_deposit makes active; it lives until
  * its last session closes or ttl_sec seconds (0: no TTL of its own).
  * WBC_SESSION_UPDATE: replaces the active password of an existing one
- * (password change; ttl_sec ignored). Personal scope, password kind only.
+ * (password change; ttl_sec ignored), or with wbc_cred_add_deposit_token
+ * the password of that pending deposit (a password changed during the
+ * login, before the session opens). Personal scope, password kind only.
  */
 enum wbc_session_mode { WBC_SESSION_DEPOSIT = 1, WBC_SESSION_UPDATE = 2 };
 WBC_EXPORT int wbc_cred_add_session(struct wbc_cred_add *a, int mode, uint32_t ttl_sec,
 				    struct wbc_error *err);
+/* WBC_SESSION_UPDATE of a pending deposit: token from
+ * wbc_cred_add_send_deposit. */
+WBC_EXPORT int wbc_cred_add_deposit_token(struct wbc_cred_add *a, const char *token,
+					  struct wbc_error *err);
 /* The broker checks the password with the KDC (gets a TGT) before keeping
  * it; WBC_E_AUTH when the KDC refuses it. Password kind only. */
 WBC_EXPORT int wbc_cred_add_validate(struct wbc_cred_add *a, struct wbc_error *err);
@@ -311,13 +317,17 @@ enum wbc_session_op { WBC_SESSION_OPEN = 1, WBC_SESSION_CLOSE = 2 };
 /*
  * Binds one more login session to a session credential (WBC_SESSION_OPEN),
  * first making the pending deposit `token` its active password when token
- * is not NULL; or releases one (WBC_SESSION_CLOSE, token NULL). owner:
- * WBC_NO_OWNER or a uid (root only). *sessions (may be NULL) gets the
- * count after the change; 0 after a close means the credential is gone.
- * WBC_E_NOCRED when there is none (or the deposit expired).
+ * is not NULL; *session_id (may be NULL) receives the session's id. Or
+ * releases one (WBC_SESSION_CLOSE, token NULL): the session *session_id
+ * names when session_id is not NULL and *session_id != 0, else any one.
+ * owner: WBC_NO_OWNER or a uid (root only). *sessions (may be NULL) gets
+ * the count after the change; 0 after a close means the credential is
+ * gone. WBC_E_NOCRED when there is none, the deposit expired, or the
+ * credential holds no session of that id (nothing changed).
  */
 WBC_EXPORT int wbc_cred_session(struct wbc_conn *c, const char *name, int op, uint32_t owner,
-				const char *token, uint32_t *sessions, struct wbc_error *err);
+				const char *token, uint64_t *session_id, uint32_t *sessions,
+				struct wbc_error *err);
 
 /*
  * The broker's identity as the socket shows it: the uid of the process

@@ -3,8 +3,9 @@
  *
  * auth hands PAM_AUTHTOK to the broker as a pending deposit and keeps the
  * deposit's token with pam_set_data; open_session binds it (or the user's
- * active session credential) to the login session; close_session releases
- * the session; chauthtok gives the broker the new password. The module
+ * active session credential) to the login session and keeps the session's
+ * id; close_session releases that session; chauthtok gives the broker the
+ * new password (for this login's pending deposit if there is one). The module
  * never authenticates anyone: auth returns PAM_IGNORE unless
  * broker_down=fail turns a failure into PAM_AUTHINFO_UNAVAIL, so a
  * misplaced `sufficient` cannot let a user in.
@@ -16,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +30,16 @@
 #include "options.h"
 #include "winrm-broker.h"
 
-/* pam_set_data keys: the deposit token (auth -> open_session), and whether
- * this transaction's open_session bound a session (for close_session). */
+/* pam_set_data keys: the deposit token (auth -> chauthtok, open_session),
+ * and what this transaction's open_session bound (for close_session). */
 #define DATA_DEPOSIT "pam_winrm_broker_deposit"
-#define DATA_BOUND "pam_winrm_broker_bound"
+#define DATA_SESSION "pam_winrm_broker_session"
 
-static const char bound_yes[] = "yes";
-static const char bound_no[] = "no";
+/* DATA_SESSION: none when open_session ran in another process. */
+struct session {
+	bool bound;	/* false: the open bound nothing, so the close releases nothing */
+	uint64_t id;	/* the broker's id of the session; 0 from a broker without ids */
+};
 
 /* Not a PAM code: the phase goes on. */
 #define GO (-1)
@@ -270,14 +275,33 @@ static int deposit(const struct ctx *x, const char *pw)
 	return PAM_IGNORE;
 }
 
+/*
+ * sshd and others call pam_authenticate again on the same handle after a
+ * failed attempt: a token from an earlier attempt must not outlive it, or
+ * an attempt that does not get as far as its own deposit would leave the
+ * session open binding a password the stack rejected.
+ */
+static bool forget_deposit(pam_handle_t *pamh)
+{
+	const void *data = NULL;
+	bool had = pam_get_data(pamh, DATA_DEPOSIT, &data) == PAM_SUCCESS && data;
+
+	if (had)
+		pam_set_data(pamh, DATA_DEPOSIT, NULL, NULL);	/* token_cleanup wipes it */
+	return had;
+}
+
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	const char *pw = NULL;
+	bool forgot = forget_deposit(pamh);
 	struct ctx x;
 	int rc = setup(&x, pamh, argc, argv, PAM_AUTHINFO_UNAVAIL,
 		       "login continues without a WinRM credential", true);
 
 	(void)flags;
+	if (rc == GO && forgot)
+		DEBUG(&x, "a new authentication attempt: the deposit of the one before is forgotten");
 	if (rc == GO)
 		rc = get_password(&x, &pw);
 	if (rc == GO)
@@ -294,10 +318,44 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
 
 /* ---- session ---- */
 
-static void mark_bound(const struct ctx *x, bool bound)
+static void session_cleanup(pam_handle_t *pamh, void *data, int error_status)
 {
-	/* Static data, no cleanup: only its address is compared. */
-	pam_set_data(x->pamh, DATA_BOUND, (void *)(bound ? bound_yes : bound_no), NULL);
+	(void)pamh;
+	(void)error_status;
+	free(data);
+}
+
+/* Static, no cleanup: "bound nothing" needs no memory that could fail. */
+static const struct session unbound = { false, 0 };
+
+static void keep_session(const struct ctx *x, bool bound, uint64_t id)
+{
+	struct session *s;
+
+	if (!bound) {
+		pam_set_data(x->pamh, DATA_SESSION, (void *)&unbound, NULL);
+		return;
+	}
+	s = malloc(sizeof(*s));
+	if (s) {
+		s->bound = true;
+		s->id = id;
+	}
+	/* Without memory: no mark, and the close releases one session by
+	 * count, as when the open ran in another process. */
+	if (!s || pam_set_data(x->pamh, DATA_SESSION, s, session_cleanup) != PAM_SUCCESS) {
+		free(s);
+		pam_set_data(x->pamh, DATA_SESSION, NULL, NULL);
+	}
+}
+
+static const struct session *kept_session(pam_handle_t *pamh)
+{
+	const void *data = NULL;
+
+	if (pam_get_data(pamh, DATA_SESSION, &data) != PAM_SUCCESS)
+		return NULL;
+	return data;
 }
 
 static const char *pending_token(const struct ctx *x)
@@ -309,7 +367,7 @@ static const char *pending_token(const struct ctx *x)
 	return data;
 }
 
-static int bind_session(const struct ctx *x)
+static int bind_session(const struct ctx *x, uint64_t *id)
 {
 	struct wbc_error err = { 0 };
 	struct wbc_conn *c = NULL;
@@ -319,7 +377,8 @@ static int bind_session(const struct ctx *x)
 
 	if (rc != GO)
 		return rc;
-	rc = wbc_cred_session(c, x->o.name, WBC_SESSION_OPEN, (uint32_t)x->uid, token, &n, &err);
+	rc = wbc_cred_session(c, x->o.name, WBC_SESSION_OPEN, (uint32_t)x->uid, token, id, &n,
+			      &err);
 	wbc_close(c);
 	if (rc == -WBC_E_NOCRED && !token) {
 		DEBUG(x, "no session credential '%s' for %s to bind (nothing was deposited)",
@@ -334,14 +393,15 @@ static int bind_session(const struct ctx *x)
 	/* Spent: replacing the data wipes the token (token_cleanup). */
 	if (token)
 		pam_set_data(x->pamh, DATA_DEPOSIT, NULL, NULL);
-	DEBUG(x, "bound session credential '%s' of %s (uid %u)%s: %u login session%s", x->o.name,
+	DEBUG(x, "bound session credential '%s' of %s (uid %u)%s: %u login session%s%s", x->o.name,
 	      x->pam_user, (unsigned)x->uid, token ? " with this login's password" : "", n,
-	      n == 1 ? "" : "s");
+	      n == 1 ? "" : "s", *id ? "" : " (the broker gave no session id)");
 	return PAM_SUCCESS;
 }
 
 PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
+	uint64_t id = 0;
 	struct ctx x;
 	int rc = setup(&x, pamh, argc, argv, PAM_SESSION_ERR,
 		       "the session continues without a WinRM credential", false);
@@ -349,16 +409,24 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
 	(void)flags;
 	if (rc != GO)
 		return rc;
-	rc = bind_session(&x);
-	mark_bound(&x, rc == PAM_SUCCESS);
+	rc = bind_session(&x, &id);
+	keep_session(&x, rc == PAM_SUCCESS, rc == PAM_SUCCESS ? id : 0);
 	return rc;
 }
 
+/*
+ * With the id of this transaction's open, the broker releases exactly that
+ * session, or nothing when its credential no longer holds it (expired,
+ * removed, a broker restart): a late logout never ends a newer login's
+ * credential. Without one (the open ran in another process, or the broker
+ * gave none) it releases one session of the credential.
+ */
 PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct wbc_error err = { 0 };
 	struct wbc_conn *c = NULL;
-	const void *bound = NULL;
+	const struct session *s = kept_session(pamh);
+	uint64_t id = s ? s->id : 0;
 	uint32_t n = 0;
 	struct ctx x;
 	int rc = setup(&x, pamh, argc, argv, PAM_SESSION_ERR,
@@ -368,18 +436,25 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
 	if (rc != GO)
 		return rc;
 	/* This transaction's open bound nothing: releasing would take another
-	 * login's session. (No mark at all: open ran in another process.) */
-	if (pam_get_data(pamh, DATA_BOUND, &bound) == PAM_SUCCESS && bound == bound_no) {
+	 * login's session. */
+	if (s && !s->bound) {
 		DEBUG(&x, "this session bound no credential; nothing to release");
 		return PAM_IGNORE;
 	}
 	rc = connect_broker(&x, &c);
 	if (rc != GO)
 		return rc;
-	rc = wbc_cred_session(c, x.o.name, WBC_SESSION_CLOSE, (uint32_t)x.uid, NULL, &n, &err);
+	rc = wbc_cred_session(c, x.o.name, WBC_SESSION_CLOSE, (uint32_t)x.uid, NULL, &id, &n, &err);
 	wbc_close(c);
 	if (rc == -WBC_E_NOCRED) {
-		DEBUG(&x, "no session credential '%s' of %s to release", x.o.name, x.pam_user);
+		keep_session(&x, false, 0);
+		if (id)
+			DEBUG(&x, "session credential '%s' of %s no longer holds this login's "
+			      "session (it expired or was removed); nothing released", x.o.name,
+			      x.pam_user);
+		else
+			DEBUG(&x, "no session credential '%s' of %s to release", x.o.name,
+			      x.pam_user);
 		return PAM_IGNORE;
 	}
 	if (rc < 0) {
@@ -387,19 +462,51 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
 			   "%s; %s", x.o.name, x.pam_user, err.message, consequence(&x));
 		return failed(&x);
 	}
-	mark_bound(&x, false);
-	DEBUG(&x, "released a session of credential '%s' of %s (uid %u): %u left%s", x.o.name,
-	      x.pam_user, (unsigned)x.uid, n, n ? "" : ", credential removed");
+	keep_session(&x, false, 0);
+	DEBUG(&x, "released %s of credential '%s' of %s (uid %u): %u left%s",
+	      id ? "this login's session" : "a session", x.o.name, x.pam_user, (unsigned)x.uid, n,
+	      n ? "" : ", credential removed");
 	return PAM_SUCCESS;
 }
 
 /* ---- password ---- */
 
+/* One SESSION=2 CRED_ADD: for the pending deposit `token`, or (NULL) the
+ * active credential. A negative WBC code, 0, or a PAM code of failed(). */
+static int send_update(const struct ctx *x, const char *pw, const char *token,
+		       struct wbc_error *err)
+{
+	struct wbc_cred_add *a = NULL;
+	struct wbc_conn *c = NULL;
+	int rc = build_request(x, pw, WBC_SESSION_UPDATE, &a);
+
+	if (rc == GO && token && wbc_cred_add_deposit_token(a, token, err) < 0) {
+		pam_syslog(x->pamh, LOG_ERR, "user %s: cannot make the request: %s; %s",
+			   x->pam_user, err->message, consequence(x));
+		rc = failed(x);
+	}
+	if (rc == GO)
+		rc = connect_broker(x, &c);
+	if (rc != GO) {
+		wbc_cred_add_free(a);
+		return rc;
+	}
+	rc = wbc_cred_add_send(c, a, 0, err);
+	wbc_cred_add_free(a);
+	wbc_close(c);
+	return rc;
+}
+
+/*
+ * A password changed during the login (an expired one: auth, chauthtok,
+ * open_session on one handle) goes to this login's pending deposit, so
+ * that the session opens with the new password; otherwise to the active
+ * credential of the user's other sessions.
+ */
 static int update_password(const struct ctx *x)
 {
 	struct wbc_error err = { 0 };
-	struct wbc_cred_add *a = NULL;
-	struct wbc_conn *c = NULL;
+	const char *token = pending_token(x);
 	const void *item = NULL;
 	int rc;
 
@@ -409,16 +516,16 @@ static int update_password(const struct ctx *x)
 		DEBUG(x, "no new password (PAM_AUTHTOK) for %s; nothing to update", x->pam_user);
 		return PAM_IGNORE;
 	}
-	rc = build_request(x, item, WBC_SESSION_UPDATE, &a);
-	if (rc == GO)
-		rc = connect_broker(x, &c);
-	if (rc != GO) {
-		wbc_cred_add_free(a);
-		return rc;
+	rc = send_update(x, item, token, &err);
+	if (rc == -WBC_E_NOCRED && token) {
+		/* The deposit expired unbound: the session will bind the
+		 * active credential, which then needs the new password. */
+		DEBUG(x, "this login's deposit for %s is no longer pending; updating the active "
+		      "session credential instead", x->pam_user);
+		pam_set_data(x->pamh, DATA_DEPOSIT, NULL, NULL);
+		token = NULL;
+		rc = send_update(x, item, NULL, &err);
 	}
-	rc = wbc_cred_add_send(c, a, 0, &err);
-	wbc_cred_add_free(a);
-	wbc_close(c);
 	if (rc == -WBC_E_NOCRED) {
 		DEBUG(x, "no session credential '%s' of %s to update", x->o.name, x->pam_user);
 		return PAM_IGNORE;
@@ -428,7 +535,10 @@ static int update_password(const struct ctx *x)
 			   "of %s: %s; %s", x->o.name, x->pam_user, err.message, consequence(x));
 		return failed(x);
 	}
-	DEBUG(x, "updated the password of session credential '%s' of %s (uid %u)", x->o.name,
+	if (rc != 0)
+		return rc;	/* failed() already logged */
+	DEBUG(x, "updated the password of %s '%s' of %s (uid %u)", token ? "this login's "
+	      "pending deposit of session credential" : "session credential", x->o.name,
 	      x->pam_user, (unsigned)x->uid);
 	return PAM_SUCCESS;
 }

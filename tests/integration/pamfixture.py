@@ -9,6 +9,7 @@ and LOG_WARNING lines, as "PWRAP_WARN[...] - SYSLOG(4): text"), so a test
 reads what a module logged from the process's stderr."""
 import glob
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import time
 from brokerfixture import BUILD
 
 PAM_MODULE = os.path.join(BUILD, "pam", "pam_winrm_broker.so")
+PAM_DRIVER = os.path.join(BUILD, "tests", "integration", "pam_driver")
 SANITIZED = os.environ.get("WB_SANITIZE") == "1"
 SSHD = "/usr/sbin/sshd"
 SSH = "/usr/bin/ssh"
@@ -39,7 +41,8 @@ def missing():
     """Why these tests cannot run here, or None."""
     for what, path in (("libpam-wrapper", PAM_WRAPPER_LIB), ("pamtester", PAMTESTER),
                        ("pam_unix.so", os.path.join(SECURITY_DIR, "pam_unix.so")),
-                       ("the module (ninja -C build)", PAM_MODULE)):
+                       ("the module (ninja -C build)", PAM_MODULE),
+                       ("tests/integration/pam_driver (ninja -C build)", PAM_DRIVER)):
         if not path or not os.path.exists(path):
             return "no %s" % what
     return None
@@ -107,8 +110,69 @@ class ServiceDir:
                               capture_output=True, text=True, timeout=timeout,
                               env=self.env(debug))
 
+    def driver(self, service, user, debug=1):
+        return PamDriver(self, service, user, debug)
+
     def remove(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PamDriver:
+    """tests/integration/pam_driver SERVICE USER: PAM calls on ONE handle,
+    each when the test says (as sshd makes them, minutes apart); a failed
+    call does not end the run. stderr (the modules' log lines) goes to a
+    file, read by end()."""
+
+    def __init__(self, service_dir, service, user, debug=1):
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([PAM_DRIVER, service, user], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.log, bufsize=0,
+                                     env=service_dir.env(debug))
+        self.stderr = None
+
+    def _line(self, timeout):
+        line = b""
+        deadline = time.monotonic() + timeout
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                raise TimeoutError("pam_driver gave no answer in %d s" % timeout)
+            chunk = os.read(self.proc.stdout.fileno(), 1)
+            if not chunk:
+                raise EOFError("pam_driver exited: %r" % line)
+            line += chunk
+        return line.decode()
+
+    def call(self, what, answers=(), timeout=30):
+        """Runs one PAM call (authenticate, acct_mgmt, chauthtok_expired,
+        open_session, close_session...); answers: the conversation's
+        replies. Returns the PAM code."""
+        self.proc.stdin.write("".join(x + "\n" for x in [what] + list(answers)).encode())
+        name, code, _ = self._line(timeout).split(" ", 2)
+        assert name == what, (name, what)
+        return int(code)
+
+    def end(self, timeout=30):
+        """pam_end; returns what the process wrote to stderr."""
+        if self.stderr is not None:
+            return self.stderr
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(b"end\n")
+                self._line(timeout)
+            except (BrokenPipeError, EOFError, TimeoutError):
+                pass
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.log.seek(0)
+        self.stderr = self.log.read().decode(errors="replace")
+        self.log.close()
+        return self.stderr
 
 
 def free_port():

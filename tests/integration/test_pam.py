@@ -21,7 +21,16 @@ encryption).
   f. ttl=2: gone after its TTL although the session is still open.
   g. chauthtok: pam_unix changes the Linux password, the module the
      session credential; works after the domain password changed.
-The real sshd is in test_pam_sshd.py."""
+  j. A logout after its credential expired (TTL) and a newer login bound
+     a new one: it releases nothing (the session id of its own open).
+  k. An expired password changed during the login (auth, acct_mgmt,
+     chauthtok, open_session on one handle): the session opens with the
+     new password, with and without another session already open.
+  l. A second authentication attempt on the same handle (as sshd makes
+     it) that does not get as far as its own deposit: the first attempt's
+     deposit, whose password the stack rejected, is not bound.
+The real sshd is in test_pam_sshd.py. pam_driver (tests/integration/
+pam_driver.c) makes PAM calls on one handle at the times a test says."""
 import datetime
 import json
 import os
@@ -194,11 +203,15 @@ class PamTest(unittest.TestCase):
         # One local user per scenario: each ends with its own credential in
         # its own state. Each Linux password is the user's bed password.
         cls.users = {}
-        for key in ("ntlm", "krb", "refc", "ttl", "chpw", "owner", "other", "down", "unbound", "hop"):
+        for key in ("ntlm", "krb", "refc", "ttl", "chpw", "owner", "other", "down", "unbound", "hop",
+                    "stale", "expired", "retry"):
             pw = "Pw-%s-%s" % (key, os.urandom(6).hex())
             cls.users[key] = LocalUser(prefix="wbp", password=pw)
             cls.users[key].password = pw
             cls.addClassCleanup(cls.users[key].drop)
+        # "retry": a Linux password that is not the Windows one (test l).
+        cls.users["retry"].linux_password = "Lx-retry-" + os.urandom(6).hex()
+        cls.users["retry"].set_password(cls.users["retry"].linux_password)
         cls.bed = Bed(users={u.name: u.password for u in cls.users.values()})
         cls.addClassCleanup(cls.bed.down)
         cls.env = cls.bed.env
@@ -258,6 +271,20 @@ class PamTest(unittest.TestCase):
         cls.pam.add("ttl", [
             "auth     requisite {unix}",
             "auth     optional  %s use_first_pass domain=WINRMTEST ttl=2" % wb,
+            "account  required  {unix}",
+            "session  required  {unix}",
+            "session  optional  %s" % wb])
+        cls.pam.add("ttl1", [
+            "auth     requisite {unix}",
+            "auth     optional  %s use_first_pass domain=WINRMTEST ttl=1" % wb,
+            "account  required  {unix}",
+            "session  required  {unix}",
+            "session  optional  %s" % wb])
+        # The module asks for the password (and the KDC checks it) before
+        # pam_unix decides: it sees every attempt's password.
+        cls.pam.add("retry", [
+            "auth     optional  %s try_first_pass realm=WINRM.TEST validate" % wb,
+            "auth     required  {unix} use_first_pass",
             "account  required  {unix}",
             "session  required  {unix}",
             "session  optional  %s" % wb])
@@ -353,8 +380,9 @@ class PamTest(unittest.TestCase):
         creds = self.login_creds(u)
         self.assertEqual(len(creds), 1, creds)
         self.assertEqual((creds[0]["scope"], creds[0]["owner"], creds[0]["session"],
-                          creds[0]["sessions"], creds[0]["expires"]),
-                         ("personal", u.uid, True, 1, None), creds)
+                          creds[0]["sessions"]), ("personal", u.uid, True, 1), creds)
+        # No ttl=: brokerd.conf's session_max_ttl_sec (default 7 days) caps it.
+        self.assertAlmostEqual(creds[0]["expires"], time.time() + 7 * 86400, delta=10)
         self.assertEqual((creds[0]["user"], creds[0]["domain"]), (u.name, "WINRMTEST"))
         self.step("cred ls as %s: %s" % (u.name, json.dumps(creds[0], sort_keys=True)))
         auths, msgs = self.assert_runs(u, "ntlm")
@@ -752,6 +780,136 @@ class PamTest(unittest.TestCase):
         self.pamtester("login-ntlm", u, ["chauthtok"], [newer, newer])
         u.password = newer
         self.assertEqual(self.login_creds(u), [])
+
+    # -- pam_driver: PAM calls on one handle ------------------------------------------
+    def driver(self, service, user):
+        d = self.pam.driver(service, user.name)
+        self.addCleanup(d.end)
+        return d
+
+    def driver_call(self, d, what, answers=(), want=0):
+        code = d.call(what, answers)
+        self.step("one handle: %s -> %d" % (what, code))
+        if want is not None:
+            self.assertEqual(code, want, what)
+        return code
+
+    def driver_end(self, d, user):
+        stderr = d.end()
+        self.assertNotRegex(stderr, SANITIZER_REPORT)
+        for pw in (user.password, getattr(user, "linux_password", user.password)):
+            self.assertNotIn(pw, stderr)
+        return stderr
+
+    def outcomes(self, recs, operation, user):
+        return [r for r in recs if r.get("event") == "outcome" and
+                r.get("operation") == operation and r.get("cred_owner") == user.uid]
+
+    # -- j. a late logout never ends a newer login ----------------------------------
+    def test_j_stale_logout_keeps_newer_login(self):
+        u = self.users["stale"]
+        a = self.driver("ttl1", u)
+        self.driver_call(a, "authenticate", [u.password])
+        self.driver_call(a, "open_session")
+        self.assertEqual(self.sessions(u), 1)
+        self.assertTrue(wait_for(lambda: self.login_creds(u) == [], timeout=8, step=0.2))
+        self.step("login A (ttl=1): its credential expired while A's session is open")
+        self.login("login-ntlm", u)
+        self.assertEqual(self.sessions(u), 1)
+        self.step("login B (no TTL): a new credential, 1 session")
+        n_audit = len(self.broker.audit())
+        self.driver_call(a, "close_session")
+        self.driver_end(a, u)
+        self.assertEqual(self.sessions(u), 1)
+        self.assert_runs(u)
+        closes = self.outcomes(self.audit_since(n_audit), "session-close", u)
+        self.assertEqual([(r["uid"], r.get("error_code")) for r in closes], [(0, 6)], closes)
+        self.step("A's logout: the broker held no session of A's id (audit: %s); B's "
+                  "credential still works, 1 session" % closes[0].get("error"))
+
+        # The control: a login C on one handle while B's session is open
+        # releases exactly its own session.
+        c = self.driver("login-ntlm", u)
+        self.driver_call(c, "authenticate", [u.password])
+        self.driver_call(c, "open_session")
+        self.assertEqual(self.sessions(u), 2)
+        self.driver_call(c, "close_session")
+        self.driver_end(c, u)
+        self.assertEqual(self.sessions(u), 1)
+        self.assert_runs(u)
+        self.step("login C opened and closed on one handle: B's session remains")
+        self.logout("login-ntlm", u)   # B, from another process: by count
+        self.assertEqual(self.login_creds(u), [])
+
+    # -- k. an expired password changed during the login --------------------------
+    def expired_login(self, user, old, new):
+        """auth, acct_mgmt (pam_unix: expired), chauthtok, open_session on
+        one handle, after the domain changed the password to new. Returns
+        the driver, its session open."""
+        subprocess.run(["chage", "-d", "0", user.name], check=True, capture_output=True)
+        self.bed.passwd(user.name, new)
+        d = self.driver("login-ntlm", user)
+        self.driver_call(d, "authenticate", [old])
+        self.driver_call(d, "acct_mgmt", want=12)   # PAM_NEW_AUTHTOK_REQD
+        self.driver_call(d, "chauthtok_expired", [old, new, new])
+        self.driver_call(d, "open_session")
+        return d
+
+    def test_k_password_changed_at_login(self):
+        u = self.users["expired"]
+        new = "Pw-exp-" + os.urandom(6).hex()
+        n_audit = len(self.broker.audit())
+        d = self.expired_login(u, u.password, new)
+        u.password = new
+        self.assert_runs(u)
+        self.assertEqual(self.sessions(u), 1)
+        updates = self.outcomes(self.audit_since(n_audit), "session-update", u)
+        self.assertEqual([r.get("error_code") for r in updates], [None], updates)
+        self.step("expired password changed at login: the session opened with the new one")
+        self.driver_call(d, "close_session")
+        self.driver_end(d, u)
+        self.assertEqual(self.login_creds(u), [])
+
+        # Another session is open with the old password: the change goes
+        # to this login's deposit, and binding it makes the new one active.
+        self.login("login-ntlm", u)
+        self.assert_runs(u)
+        newer = "Pw-exp2-" + os.urandom(6).hex()
+        d = self.expired_login(u, u.password, newer)
+        u.password = newer
+        self.assertEqual(self.sessions(u), 2)
+        self.assert_runs(u)
+        self.step("the same with another session open: both sessions use the new password")
+        self.driver_call(d, "close_session")
+        self.driver_end(d, u)
+        self.assertEqual(self.sessions(u), 1)
+        self.logout("login-ntlm", u)
+        self.assertEqual(self.login_creds(u), [])
+
+    # -- l. a second attempt on the same handle ------------------------------------
+    def test_l_failed_attempt_deposit_not_bound(self):
+        u = self.users["retry"]
+        n_audit = len(self.broker.audit())
+        d = self.driver("retry", u)
+        # The Windows password: the KDC takes it, the module deposits it,
+        # pam_unix refuses it (not the Linux password).
+        self.driver_call(d, "authenticate", [u.password], want=7)   # PAM_AUTH_ERR
+        # The Linux password: pam_unix takes it; the KDC refuses it, so
+        # this attempt deposits nothing.
+        self.driver_call(d, "authenticate", [u.linux_password])
+        self.driver_call(d, "open_session")
+        self.driver_call(d, "close_session")
+        stderr = self.driver_end(d, u)
+        self.step("module: %s" % self.module_lines(stderr))
+        recs = self.audit_since(n_audit)
+        deposits = self.outcomes(recs, "session-deposit", u)
+        self.assertEqual([r.get("error_code") for r in deposits], [None, 12], deposits)
+        opens = self.outcomes(recs, "session-open", u)
+        self.assertEqual([r.get("error_code") for r in opens], [6], opens)
+        self.assertEqual(self.login_creds(u), [])
+        self.assert_refused(u)
+        self.step("attempt 1's deposit (a password pam_unix refused) was not bound; the "
+                  "session found no credential")
 
     def test_zz_clean_exit(self):
         # Last: no credential of any test user left, and a clean SIGTERM

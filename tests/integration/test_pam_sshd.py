@@ -9,6 +9,7 @@ host) through the broker, the user never handles it again, and when the SSH
 session ends the credential is gone."""
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -114,7 +115,9 @@ class PamSshdTest(unittest.TestCase):
         lines = out.splitlines()
         self.assertEqual(lines[0], u.name)
         self.assertEqual(lines[-1], "pam-ok nobody")
-        self.assertTrue(any(line.startswith("login ") and "(session, 1 login)" in line
+        # brokerd.conf's session_max_ttl_sec (default 7 days) gives it an expiry.
+        self.assertTrue(any(line.startswith("login ") and
+                            re.search(r"\(session, 1 login(, expires [^)]+)?\)", line)
                             for line in lines), out)
 
         events = self.bed.new_events()

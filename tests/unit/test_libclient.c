@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "client.h"	/* struct wbc_conn: the reply buffer must not keep a token */
 #include "proto.h"
 #include "winrm-broker.h"
 
@@ -1322,13 +1323,26 @@ static void p_ok_deposit(struct peer *p, const char *token)
 	p_send(p, &w);
 }
 
-static void p_ok_sessions(struct peer *p, uint32_t n)
+#define SESSION_ID 0x8877665544332211ull
+
+/* id 0: no SESSION_ID (a broker before it). */
+static void p_ok_sessions(struct peer *p, uint32_t n, uint64_t id)
 {
 	struct wb_writer w;
 
 	p_begin(&w, WB_MSG_OK);
 	wb_msg_put_u32(&w, WB_A_SESSIONS, n);
+	if (id)
+		wb_msg_put_u64(&w, WB_A_SESSION_ID, id);
 	p_send(p, &w);
+}
+
+static uint64_t p_u64(const struct wb_frame *f, uint16_t tag)
+{
+	uint64_t v = 0;
+
+	P_CHECK(wb_attr_u64(f, tag, &v) == 0);
+	return v;
 }
 
 static void script_session(struct peer *p)
@@ -1352,19 +1366,33 @@ static void script_session(struct peer *p)
 	P_CHECK(wb_attr_count(&f, WB_A_REPLACE) == 0);
 	P_CHECK(wb_attr_count(&f, WB_A_FLAGS) == 0);
 	p_ok_deposit(p, token_hex);
-	/* Bind with the token. */
+	/* Bind with the token: the broker names the session. */
 	f = p_expect(p, WB_MSG_CRED_SESSION);
 	P_CHECK(p_str_is(&f, WB_A_CRED, 0, "login"));
 	P_CHECK(p_u8(&f, WB_A_SESSION_OP) == 1);
 	P_CHECK(p_u32(&f, WB_A_OWNER) == 1001);
 	P_CHECK(p_str_is(&f, WB_A_DEPOSIT, 0, token_hex));
-	p_ok_sessions(p, 2);
-	/* Release: no token, no owner. */
+	P_CHECK(wb_attr_count(&f, WB_A_SESSION_ID) == 0);
+	p_ok_sessions(p, 2, SESSION_ID);
+	/* Release that session: its id, no token, no owner. */
 	f = p_expect(p, WB_MSG_CRED_SESSION);
 	P_CHECK(p_u8(&f, WB_A_SESSION_OP) == 2);
 	P_CHECK(wb_attr_count(&f, WB_A_OWNER) == 0);
 	P_CHECK(wb_attr_count(&f, WB_A_DEPOSIT) == 0);
-	p_ok_sessions(p, 0);
+	P_CHECK(p_u64(&f, WB_A_SESSION_ID) == SESSION_ID);
+	p_ok_sessions(p, 1, 0);
+	/* An open answered by a broker without ids; a release without one. */
+	f = p_expect(p, WB_MSG_CRED_SESSION);
+	P_CHECK(p_u8(&f, WB_A_SESSION_OP) == 1);
+	P_CHECK(wb_attr_count(&f, WB_A_DEPOSIT) == 0);
+	p_ok_sessions(p, 2, 0);
+	f = p_expect(p, WB_MSG_CRED_SESSION);
+	P_CHECK(p_u8(&f, WB_A_SESSION_OP) == 2);
+	P_CHECK(wb_attr_count(&f, WB_A_SESSION_ID) == 0);
+	p_ok_sessions(p, 1, 0);
+	f = p_expect(p, WB_MSG_CRED_SESSION);
+	P_CHECK(wb_attr_count(&f, WB_A_SESSION_ID) == 0);	/* id 0: none */
+	p_ok_sessions(p, 0, 0);
 	/* A password change: SESSION=2, no TTL, no VALIDATE, no REPLACE. */
 	f = p_expect(p, WB_MSG_CRED_ADD);
 	P_CHECK(p_u8(&f, WB_A_SESSION) == 2);
@@ -1373,6 +1401,15 @@ static void script_session(struct peer *p)
 	P_CHECK(wb_attr_count(&f, WB_A_VALIDATE) == 0);
 	P_CHECK(wb_attr_count(&f, WB_A_REPLACE) == 0);
 	P_CHECK(wb_attr_count(&f, WB_A_DOMAIN) == 0);
+	P_CHECK(wb_attr_count(&f, WB_A_DEPOSIT) == 0);
+	p_ok(p);
+	/* The same for a pending deposit: its token goes along. */
+	f = p_expect(p, WB_MSG_CRED_ADD);
+	P_CHECK(p_u8(&f, WB_A_SESSION) == 2);
+	P_CHECK(p_str_is(&f, WB_A_SECRET, 0, "newer-pw"));
+	P_CHECK(wb_attr_count(&f, WB_A_DEPOSIT) == 1);
+	P_CHECK(p_str_is(&f, WB_A_DEPOSIT, 0, token_hex));
+	P_CHECK(p_u32(&f, WB_A_OWNER) == 1001);
 	p_ok(p);
 	/* The broker's refusals come back as their codes. */
 	f = p_expect(p, WB_MSG_CRED_ADD);
@@ -1403,6 +1440,7 @@ START_TEST(test_cred_session)
 	struct wbc_error err = { 0 };
 	struct wbc_status st;
 	char token[WBC_DEPOSIT_LEN + 1] = "x", again[WBC_DEPOSIT_LEN + 1] = "x";
+	uint64_t id;
 	uint32_t n = 99;
 	struct wbc_cred_add *a;
 	pid_t pid;
@@ -1418,13 +1456,36 @@ START_TEST(test_cred_session)
 	ck_assert_str_eq(again, "");	/* empty whenever it fails */
 	wbc_cred_add_free(a);
 
-	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_OPEN, 1001, token, &n, &err), 0);
+	/* The reply that carried the token is wiped once it is copied out. */
+	ck_assert_ptr_null(memmem(c->in, WB_FRAME_HDR + 256, token_hex, WBC_DEPOSIT_LEN));
+
+	id = 42;
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_OPEN, 1001, token, &id, &n,
+					  &err), 0);
 	ck_assert_uint_eq(n, 2);
-	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, WBC_NO_OWNER, NULL, &n,
+	ck_assert(id == SESSION_ID);
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, WBC_NO_OWNER, NULL, &id,
+					  &n, &err), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(id == SESSION_ID);	/* a close leaves it as it was */
+
+	id = 42;
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_OPEN, 1001, NULL, &id, &n, &err),
+			 0);
+	ck_assert(id == 0);	/* no SESSION_ID: none */
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, 1001, NULL, NULL, &n,
+					  &err), 0);
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, 1001, NULL, &id, &n,
 					  &err), 0);
 	ck_assert_uint_eq(n, 0);
 
 	a = session_add("alice", NULL, WBC_SESSION_UPDATE, 77, "new-pw");
+	ck_assert_int_eq(wbc_cred_add_send(c, a, 0, &err), 0);
+	wbc_cred_add_free(a);
+	a = session_add("alice", NULL, WBC_SESSION_UPDATE, 0, "newer-pw");
+	ck_assert_int_eq(wbc_cred_add_owner(a, 1001, &err), 0);
+	ck_assert_int_eq(wbc_cred_add_deposit_token(a, token_hex, &err), 0);
+	ck_assert_int_eq(wbc_cred_add_deposit_token(a, token_hex, &err), -WBC_E_INVALID);
 	ck_assert_int_eq(wbc_cred_add_send(c, a, 0, &err), 0);
 	wbc_cred_add_free(a);
 
@@ -1433,10 +1494,10 @@ START_TEST(test_cred_session)
 	ck_assert_str_eq(err.message, "the KDC refused the password of alice@CORP.EXAMPLE");
 	ck_assert_str_eq(token, "");
 	wbc_cred_add_free(a);
-	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_OPEN, 1001, NULL, NULL, &err),
-			 -WBC_E_NOCRED);
-	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, 1002, NULL, &n, &err),
-			 -WBC_E_DENIED);
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_OPEN, 1001, NULL, NULL, NULL,
+					  &err), -WBC_E_NOCRED);
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, 1002, NULL, NULL, &n,
+					  &err), -WBC_E_DENIED);
 	ck_assert_str_eq(err.message, "only root may bind a session of another user");
 	ck_assert_int_eq(wbc_status(c, &st, &err), 0);	/* errors leave it usable */
 	wbc_close(c);
@@ -1446,7 +1507,7 @@ END_TEST
 
 /* Broken replies: arg 0 OK without DEPOSIT, 1 31 hex digits, 2 a non-hex
  * digit, 3 33 digits, 4 a NUL inside; 5 CRED_SESSION's OK without
- * SESSIONS, 6 with a 2-byte SESSIONS. */
+ * SESSIONS, 6 with a 2-byte SESSIONS, 7 with a 4-byte SESSION_ID. */
 static void script_session_bad_reply(struct peer *p)
 {
 	static const char *const tokens[] = {
@@ -1469,6 +1530,10 @@ static void script_session_bad_reply(struct peer *p)
 		p_begin(&w, WB_MSG_OK);
 		if (p->arg == 6)
 			wb_msg_put(&w, WB_A_SESSIONS, "\0\1", 2);
+		if (p->arg == 7) {
+			wb_msg_put_u32(&w, WB_A_SESSIONS, 1);
+			wb_msg_put_u32(&w, WB_A_SESSION_ID, 7);
+		}
 		p_send(p, &w);
 	}
 	p_expect_close(p);
@@ -1490,9 +1555,13 @@ START_TEST(test_cred_session_bad_reply)
 		ck_assert_str_eq(token, "");
 		wbc_cred_add_free(a);
 	} else {
-		ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, 1001, NULL, NULL,
-						  &err), -WBC_E_PROTO);
-		ck_assert_ptr_nonnull(strstr(err.message, "SESSIONS"));
+		uint64_t id = 5;
+
+		ck_assert_int_eq(wbc_cred_session(c, "login", _i == 7 ? WBC_SESSION_OPEN :
+						  WBC_SESSION_CLOSE, 1001, NULL, &id, NULL, &err),
+				 -WBC_E_PROTO);
+		ck_assert_ptr_nonnull(strstr(err.message, _i == 7 ? "SESSION_ID" : "SESSIONS"));
+		ck_assert(id == 5);	/* untouched on failure */
 	}
 	/* A broker that breaks the protocol is not talked to again. */
 	ck_assert_int_eq(wbc_status(c, &st, &err), -WBC_E_IO);
@@ -1540,16 +1609,31 @@ START_TEST(test_cred_session_checks)
 	ck_assert_int_eq(wbc_cred_add_send(c, a, 1, &err), -WBC_E_INVALID);	/* replace */
 	wbc_cred_add_free(a);
 
-	ck_assert_int_eq(wbc_cred_session(c, "bad name", WBC_SESSION_OPEN, 1, NULL, NULL, &err),
+	/* A deposit token only on an update, once, well formed. */
+	a = session_add("u", NULL, WBC_SESSION_DEPOSIT, 0, "pw");
+	ck_assert_int_eq(wbc_cred_add_deposit_token(a, token_hex, &err), -WBC_E_INVALID);
+	ck_assert_ptr_nonnull(strstr(err.message, "WBC_SESSION_UPDATE"));
+	wbc_cred_add_free(a);
+	a = session_add("u", NULL, WBC_SESSION_UPDATE, 0, "pw");
+	ck_assert_int_eq(wbc_cred_add_deposit_token(a, NULL, &err), -WBC_E_INVALID);
+	ck_assert_int_eq(wbc_cred_add_deposit_token(a, "abc", &err), -WBC_E_INVALID);
+	ck_assert_int_eq(wbc_cred_add_deposit_token(a, "0123456789abcdef0123456789abcdeZ", &err),
 			 -WBC_E_INVALID);
-	ck_assert_int_eq(wbc_cred_session(c, "login", 0, 1, NULL, NULL, &err), -WBC_E_INVALID);
-	ck_assert_int_eq(wbc_cred_session(c, "login", 3, 1, NULL, NULL, &err), -WBC_E_INVALID);
-	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, 1, token_hex, NULL, &err),
+	ck_assert_ptr_nonnull(strstr(err.message, "32 hex digits"));
+	wbc_cred_add_free(a);
+
+	ck_assert_int_eq(wbc_cred_session(c, "bad name", WBC_SESSION_OPEN, 1, NULL, NULL, NULL,
+					  &err), -WBC_E_INVALID);
+	ck_assert_int_eq(wbc_cred_session(c, "login", 0, 1, NULL, NULL, NULL, &err),
 			 -WBC_E_INVALID);
-	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_OPEN, 1, "abc", NULL, &err),
+	ck_assert_int_eq(wbc_cred_session(c, "login", 3, 1, NULL, NULL, NULL, &err),
+			 -WBC_E_INVALID);
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_CLOSE, 1, token_hex, NULL, NULL,
+					  &err), -WBC_E_INVALID);
+	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_OPEN, 1, "abc", NULL, NULL, &err),
 			 -WBC_E_INVALID);
 	ck_assert_int_eq(wbc_cred_session(c, "login", WBC_SESSION_OPEN, 1,
-					  "0123456789abcdef0123456789abcdeZ", NULL, &err),
+					  "0123456789abcdef0123456789abcdeZ", NULL, NULL, &err),
 			 -WBC_E_INVALID);
 	ck_assert_ptr_nonnull(strstr(err.message, "32 hex digits"));
 
@@ -2169,7 +2253,7 @@ static Suite *libclient_suite(void)
 	tcase_add_loop_test(tc, test_cred_list_failures, 1, 4);
 	tcase_add_test(tc, test_cred_rm_and_test);
 	tcase_add_test(tc, test_cred_session);
-	tcase_add_loop_test(tc, test_cred_session_bad_reply, 0, 7);
+	tcase_add_loop_test(tc, test_cred_session_bad_reply, 0, 8);
 	tcase_add_test(tc, test_cred_session_checks);
 	tcase_add_test(tc, test_cred_list_sessions);
 	suite_add_tcase(s, tc);
