@@ -57,7 +57,9 @@ const char *wb_errcode_name(int code)
 		[WB_E_CONFIG] = "config", [WB_E_IO] = "io",
 	};
 
-	if (code < 0)
-		code = -code;
-	return code < WB_E_MAX && names[code] ? names[code] : "unknown";
+	/* Unsigned: -INT_MIN does not fit an int (a broker can send any u32;
+	 * found by fuzz/fuzz_libclient). */
+	unsigned u = code < 0 ? 0u - (unsigned)code : (unsigned)code;
+
+	return u < WB_E_MAX && names[u] ? names[u] : "unknown";
 }

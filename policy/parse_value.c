@@ -337,9 +337,11 @@ int pv_transports(char *v, struct rule *r, struct why *w)
 
 /*
  * glibc compiles bounded repetitions into copies of the repeated part, so
- * "((a{255}){255}){255}" takes gigabytes and seconds. Estimate the compiled
- * size (atoms, with each {m,n} multiplying what it repeats) and refuse big
- * ones, as a file that makes the broker swap is as bad as a broken one.
+ * "((a{255}){255}){255}" takes gigabytes and seconds; "x+" is compiled as
+ * "xx*", so each stacked "+" doubles what it follows ("a++++..." found by
+ * fuzz/fuzz_policy). Estimate the compiled size (atoms, with each {m,n}
+ * multiplying and each + doubling what it repeats) and refuse big ones, as
+ * a file that makes the broker swap is as bad as a broken one.
  */
 #define REGEX_MAX_WEIGHT 10000
 #define REGEX_MAX_DEPTH 32
@@ -419,6 +421,12 @@ static bool regex_too_big(const char *s)
 			if (sum[depth] > REGEX_MAX_WEIGHT || last > REGEX_MAX_WEIGHT)
 				return true;
 			s = end;
+			continue;
+		} else if (*s == '+' && last > 0) {
+			sum[depth] += last;
+			last *= 2;
+			if (sum[depth] > REGEX_MAX_WEIGHT || last > REGEX_MAX_WEIGHT)
+				return true;
 			continue;
 		} else if (*s == '*' || *s == '+' || *s == '?' || *s == '|') {
 			continue;

@@ -341,6 +341,10 @@ START_TEST(test_err_commands)
 	pol_fails(BASE "command_deny = regex:(?i)format\n", 5, "(?i) and other Perl syntax");
 	pol_fails(BASE "command_deny = regex:((a{255}){255}){255}\n", 5, "too large once compiled");
 	pol_fails(BASE "command_deny = regex:(a{100}){101}\n", 5, "too large once compiled");
+	/* Stacked '+' doubles each time in glibc (found by fuzz/fuzz_policy). */
+	pol_fails(BASE "command_deny = regex:a++++++++++++++++++++++++++++++\n", 5,
+		  "too large once compiled");
+	pol_fails(BASE "command_deny = regex:(ab{50})+++++++++\n", 5, "too large once compiled");
 }
 END_TEST
 

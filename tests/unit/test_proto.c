@@ -2,6 +2,7 @@
  * frame is refused before any attribute is trusted. */
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "error.h"
 #include "proto.h"
 
 static uint8_t rbuf[WB_FRAME_HDR + WB_FRAME_MAX];
@@ -180,6 +182,19 @@ START_TEST(test_secret_writer)
 }
 END_TEST
 
+/* An ERROR_CODE is any u32 a peer sends; the name lookup must survive all
+ * of them (INT_MIN has no positive int: found by fuzz/fuzz_libclient). */
+START_TEST(test_errcode_names)
+{
+	ck_assert_str_eq(wb_errcode_name(WB_E_AUTH), "auth");
+	ck_assert_str_eq(wb_errcode_name(-WB_E_AUTH), "auth");
+	ck_assert_str_eq(wb_errcode_name(INT_MIN), "unknown");
+	ck_assert_str_eq(wb_errcode_name(INT_MAX), "unknown");
+	ck_assert_str_eq(wb_errcode_name((int)0x80000001u), "unknown");
+	ck_assert_str_eq(wb_errcode_name(WB_E_MAX), "unknown");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("proto");
@@ -190,6 +205,7 @@ int main(void)
 	if (sodium_init() < 0)
 		return EXIT_FAILURE;
 	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_errcode_names);
 	tcase_add_test(tc, test_every_truncation_refused);
 	tcase_add_test(tc, test_bad_headers);
 	tcase_add_test(tc, test_attribute_overrun_and_nul);
