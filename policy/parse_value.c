@@ -443,11 +443,43 @@ static bool regex_too_big(const char *s)
 	return false;
 }
 
+/*
+ * Adjacent repetitions ("a+?", "a*+", "a{2}*") are undefined in POSIX ERE,
+ * and glibc compiles some of them into exponential automata ("a?+?+?+..."
+ * from fuzz/fuzz_policy): refused, with the fix named.
+ */
+static bool stacked_repetition(const char *s)
+{
+	const char *end;
+	unsigned long n;
+	bool after_rep = false;
+
+	for (; *s; s++) {
+		bool rep = *s == '*' || *s == '+' || *s == '?';
+
+		if (*s == '{' && parse_bound(s, &n, &end)) {
+			rep = true;
+			s = end;
+		}
+		if (rep && after_rep)
+			return true;
+		if (*s == '[')
+			s = skip_bracket(s);
+		else if (*s == '\\' && s[1])
+			s++;
+		after_rep = rep;
+	}
+	return false;
+}
+
 static int compile_regex(struct cmd_entry *c, struct why *w)
 {
 	char ebuf[200];
 	int rc;
 
+	if (stacked_repetition(c->text))
+		return fail(w, "bad regex '%s': two repetitions in a row (such as '+?' or '*+') "
+			    "are undefined in POSIX regular expressions; keep one", c->text);
 	if (regex_too_big(c->text))
 		return fail(w, "bad regex '%s': too large once compiled (nested or big {m,n} "
 			    "repetitions); simplify it", c->text);
