@@ -36,8 +36,8 @@ START_TEST(test_md4_rfc1320)
 	static const char *const in[] = {
 		"", "a", "abc", "message digest", "abcdefghijklmnopqrstuvwxyz",
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-		"1234567890123456789012345678901234567890123456789012345678901234567890"
-		"1234567890",
+		("1234567890123456789012345678901234567890123456789012345678901234567890"
+		 "1234567890"),
 	};
 	static const char *const want[] = {
 		"31d6cfe0d16ae931b73c59d7e0c089c0", "bde52cb31de33e46245e05fbdbd6fb24",
