@@ -45,15 +45,6 @@ static void verify(const uint8_t *data, size_t size, size_t split, struct wb_aud
 	(void)wb_auditfault_name(v->fault);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (sodium_init() < 0)
-		abort();
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wb_auditverify whole, split;

@@ -16,15 +16,6 @@ static const char *const hosts[] = {
 	"2001:db8::10", "::1", "localhost", "a",
 };
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (sodium_init() < 0)
-		abort();
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wb_config *c = NULL;

@@ -37,15 +37,6 @@ static void round_trip(const struct wb_tsreq *r)
 	wb_writer_free(&der);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (sodium_init() < 0)
-		abort();
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wb_writer domain, user, password;

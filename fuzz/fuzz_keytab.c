@@ -30,15 +30,6 @@ static int on_entry(void *arg, const struct wb_keytab_entry *e)
 	return 0;
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (sodium_init() < 0)
-		abort();
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wb_keytab_bytes in = { data, size };

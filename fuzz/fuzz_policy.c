@@ -38,15 +38,6 @@ static const struct wb_policy_request requests[] = {
 	  .n_transports = 5, .command_line = "Get-Process -Name svchost", .now = WEEKDAY },
 };
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (sodium_init() < 0)
-		abort();
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wb_policy *p = wb_policy_new();
