@@ -58,7 +58,7 @@ EXIT_REFUSED = 255
 BIND_TIMEOUT = 3
 SANITIZER_REPORT = r"AddressSanitizer|LeakSanitizer|runtime error:"
 
-POLICY = {"10-login.conf": "[rule pam-login]\nusers = *\ncredentials = personal:login\n"
+POLICY = {"10-login.conf": "[rule pam-login]\nusers = *\ncredentials = personal:login, personal:corp\n"
                            "hosts = localhost\ntransports = ntlm, kerberos, credssp\n"}
 
 # Frames of docs/protocol.md, for the raw client of test e.
@@ -204,7 +204,7 @@ class PamTest(unittest.TestCase):
         # its own state. Each Linux password is the user's bed password.
         cls.users = {}
         for key in ("ntlm", "krb", "refc", "ttl", "chpw", "owner", "other", "down", "unbound", "hop",
-                    "stale", "expired", "retry"):
+                    "stale", "expired", "retry", "fmt"):
             pw = "Pw-%s-%s" % (key, os.urandom(6).hex())
             cls.users[key] = LocalUser(prefix="wbp", password=pw)
             cls.users[key].password = pw
@@ -268,6 +268,13 @@ class PamTest(unittest.TestCase):
             "account  required  {unix}",
             "session  required  {unix}",
             "session  optional  %s" % wb])
+        # name=, format= and debug, end to end.
+        cls.pam.add("login-fmt", [
+            "auth     requisite {unix}",
+            "auth     optional  %s use_first_pass name=corp format=WINRMTEST\\%%u debug" % wb,
+            "account  required  {unix}",
+            "session  required  {unix}",
+            "session  optional  %s name=corp debug" % wb])
         cls.pam.add("ttl", [
             "auth     requisite {unix}",
             "auth     optional  %s use_first_pass domain=WINRMTEST ttl=2" % wb,
@@ -295,10 +302,10 @@ class PamTest(unittest.TestCase):
     def step(self, msg):
         print("  " + msg, flush=True)
 
-    def pamtester(self, service, user, ops, answers=(), succeed=True):
+    def pamtester(self, service, user, ops, answers=(), succeed=True, debug=1):
         """pamtester as root (as sshd or login would call PAM); succeed:
         whether it must exit 0 or must not."""
-        res = self.pam.pamtester(service, user.name, ops, answers)
+        res = self.pam.pamtester(service, user.name, ops, answers, debug=debug)
         self.step("pamtester %s %s %s -> exit %d" % (service, user.name, " ".join(ops),
                                                       res.returncode))
         if succeed:
@@ -748,6 +755,34 @@ class PamTest(unittest.TestCase):
                   % ("WINRMTEST", u.name))
         self.logout("login-hop", u)
         self.assert_refused(u, "credssp")
+
+    # -- m. name=, format=, debug ------------------------------------------------------
+    def test_m_name_format_debug(self):
+        u = self.users["fmt"]
+        res = self.pamtester("login-fmt", u, ["authenticate", "open_session"], [u.password],
+                             debug=2)
+        # debug: one line per step at LOG_DEBUG, never the password.
+        self.assertIn("deposited session credential 'corp' for %s" % u.name, res.stderr)
+        self.assertIn("bound session credential 'corp' of %s" % u.name, res.stderr)
+        self.step("debug lines: %s" % " | ".join(
+            l.split("pam_winrm_broker")[-1].strip() for l in res.stderr.splitlines()
+            if "credential 'corp'" in l))
+        res = self.broker.cli("cred", "ls", "--json", user=u)
+        creds = [c for c in json.loads(res.stdout) if c.get("session")]
+        self.assertEqual([(c["name"], c["domain"], c["user"]) for c in creds],
+                         [("corp", "WINRMTEST", u.name)], creds)
+        self.bed.new_events()
+        run = self.broker.cli("run", "--cred", "corp", "--personal", "--port",
+                              self.env["WINRM_HTTP_PORT"], "--scheme", "http", "-t", "ntlm",
+                              "-n", "localhost", "--", CMD, user=u)
+        self.assertEqual((run.returncode, run.stdout), (0, CMD_OUT), run.stderr)
+        auths = [e for e in self.bed.new_events() if e["event"] == "auth"]
+        self.assertEqual({a["principal"] for a in auths}, {"WINRMTEST\\" + u.name}, auths)
+        self.step("format=WINRMTEST\\%%u name=corp: the host saw %s" % auths[0]["principal"])
+        self.pamtester("login-fmt", u, ["close_session"])
+        self.assertEqual([c for c in self.login_creds(u) if c], [])
+        res = self.broker.cli("cred", "ls", "--json", user=u)
+        self.assertEqual([c for c in json.loads(res.stdout) if c["name"] == "corp"], [])
 
     # -- g. password change ----------------------------------------------------------
     def test_g_password_change(self):
