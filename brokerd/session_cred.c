@@ -288,15 +288,22 @@ int wb_session_cred_add(struct wb_session *s, const struct wb_frame *f)
 	return rc == 0 ? wb_session_send_ok(s) : wb_session_send_error(s, &err);
 }
 
-static void forget_tickets(struct wb_session *s, uint8_t scope, uid_t owner, const char *name)
+void wb_session_forget_tickets(struct wb_broker *b, uint8_t scope, uid_t owner,
+			       const char *name, int64_t version)
 {
 	struct wb_cred_meta m;
 
+	if (!b->tickets)
+		return;
 	memset(&m, 0, sizeof(m));
 	m.scope = scope;
 	m.owner = owner;
 	memcpy(m.name, name, strnlen(name, WB_CRED_NAME_MAX));
-	wb_tickets_forget(s->b->tickets, &m);
+	m.updated = version;
+	if (version)
+		wb_tickets_forget_version(b->tickets, &m);
+	else
+		wb_tickets_forget(b->tickets, &m);
 }
 
 static int remove_one(struct wb_session *s, uint8_t scope, uid_t owner, const char *name,
@@ -310,8 +317,8 @@ static int remove_one(struct wb_session *s, uint8_t scope, uid_t owner, const ch
 	else
 		rc = wb_store_remove(s->b->store, scope, owner, name, err);
 	pthread_mutex_unlock(&s->b->store_lock);
-	if (rc == 0 && s->b->tickets)
-		forget_tickets(s, scope, owner, name);
+	if (rc == 0)
+		wb_session_forget_tickets(s->b, scope, owner, name, 0);
 	return rc;
 }
 

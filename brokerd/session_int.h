@@ -82,6 +82,11 @@ int wb_session_cred_rm(struct wb_session *s, const struct wb_frame *f);
 int wb_session_cred_list(struct wb_session *s, const struct wb_frame *f);
 int wb_session_policy_check(struct wb_session *s, const struct wb_frame *f);
 
+/* Drops the Kerberos tickets cached for a credential: every version, or
+ * (version != 0) only the one of that `updated` time. */
+void wb_session_forget_tickets(struct wb_broker *b, uint8_t scope, uid_t owner,
+			       const char *name, int64_t version);
+
 /* Login-session credentials (session_login.c): a CRED_ADD with SESSION
  * (takes m and sec; sec is freed), and CRED_SESSION. */
 int wb_session_login_add(struct wb_session *s, const struct wb_frame *f,

@@ -34,19 +34,6 @@ static struct wb_screds_limits limits(struct wb_broker *b)
 	return lim;
 }
 
-static void forget_tickets(struct wb_broker *b, uid_t owner, const char *name)
-{
-	struct wb_cred_meta m;
-
-	if (!b->tickets)
-		return;
-	memset(&m, 0, sizeof(m));
-	m.scope = WB_SCOPE_PERSONAL;
-	m.owner = owner;
-	snprintf(m.name, sizeof(m.name), "%s", name);
-	wb_tickets_forget(b->tickets, &m);
-}
-
 /* The KDC's word on the password, outside every lock (network I/O). The
  * TGT stays cached under the deposit's time, which activation keeps. */
 static int validate(struct wb_session *s, const struct wb_cred_meta *m,
@@ -111,10 +98,14 @@ static int deposit_or_update(struct wb_session *s, const struct wb_frame *f,
 	wb_attr_u32(f, WB_A_TTL, &ttl);
 	wb_attr_u8(f, WB_A_VALIDATE, &want_validate);
 	/* An update may name a pending deposit: a password changed at login. */
-	if (mode == 2 && wb_attr_str(f, WB_A_DEPOSIT, 0, utok, sizeof(utok)) != -ENOENT &&
-	    strlen(utok) != WB_SCREDS_TOKEN_LEN)
+	rc = mode == 2 ? wb_attr_str(f, WB_A_DEPOSIT, 0, utok, sizeof(utok)) : -ENOENT;
+	if (rc == -ENOENT) {
+		utok[0] = '\0';
+		rc = 0;
+	} else if (rc < 0 || strlen(utok) != WB_SCREDS_TOKEN_LEN) {
 		rc = wb_error_set(err, WB_E_INVALID, "DEPOSIT must be %d hex digits",
 				  WB_SCREDS_TOKEN_LEN);
+	}
 	if (rc == 0 && want_validate == 1)
 		rc = validate(s, mode == 1 || utok[0] ? m : active_account(s, m, &acct), sec, now,
 			      err);
@@ -132,7 +123,7 @@ static int deposit_or_update(struct wb_session *s, const struct wb_frame *f,
 		rc = wb_screds_update(s->b->screds, m, utok[0] ? utok : NULL, sec, now, err);
 	pthread_mutex_unlock(&s->b->store_lock);
 	if (rc == 0 && mode == 2 && !utok[0])
-		forget_tickets(s->b, m->owner, m->name);
+		wb_session_forget_tickets(s->b, WB_SCOPE_PERSONAL, m->owner, m->name, 0);
 	if (rc == 0 && mode == 1)
 		wb_broker_wake(s->b);	/* a new deadline for the sweeper */
 	return rc;
@@ -241,7 +232,7 @@ static int bind_or_release(struct wb_session *s, const struct session_req *r,
 				     err);
 	pthread_mutex_unlock(&s->b->store_lock);
 	if (rc == 0 && (replaced || (r->op == 2 && *sessions == 0)))
-		forget_tickets(s->b, r->owner, r->name);
+		wb_session_forget_tickets(s->b, WB_SCOPE_PERSONAL, r->owner, r->name, 0);
 	if (rc == 0 && r->op == 1)
 		wb_broker_wake(s->b);	/* a TTL may have started */
 	return rc;
@@ -323,17 +314,10 @@ static void note_gone(const struct wb_cred_meta *m, const char *why, void *ctx)
 static void record_gone(struct wb_broker *b, const struct gone *g)
 {
 	const char *reason = g->ttl ? "its TTL ran out" : "a deposit no session bound in time";
-	struct wb_cred_meta m;
 
-	memset(&m, 0, sizeof(m));
-	m.scope = WB_SCOPE_PERSONAL;
-	m.owner = g->c.owner;
-	snprintf(m.name, sizeof(m.name), "%s", g->c.cred);
-	m.updated = g->version;
-	if (b->tickets && g->ttl)
-		wb_tickets_forget(b->tickets, &m);
-	else if (b->tickets)
-		wb_tickets_forget_version(b->tickets, &m);
+	/* An unbound deposit drops only the tickets its own validation got. */
+	wb_session_forget_tickets(b, WB_SCOPE_PERSONAL, g->c.owner, g->c.cred,
+				  g->ttl ? 0 : g->version);
 	wb_change_decision(b->audit, &g->c, NULL, true, reason, NULL);
 	wb_change_outcome(b->audit, &g->c, NULL, 0, NULL);
 	wb_log(LOG_INFO, "session credential '%s' of uid %u wiped: %s", g->c.cred,

@@ -454,6 +454,19 @@ class BrokerLifecycleTest(unittest.TestCase):
                               "-n", "localhost", "--", "echo team", user=other)
         self.assertEqual((res.returncode, res.stdout), (0, b"team\n"), res.stderr)
         self.assertIn(b"team", self.broker.cli("cred", "ls", user=admin).stdout)
+        # STATUS counts what CRED_LIST shows: the admin group sees every
+        # shared credential, but another user's personal ones only root does.
+        res = self.broker.cli("cred", "add", "mine", "--user", "bob", "--password-stdin",
+                              user=other, input=b"x")
+        self.assertEqual(res.returncode, 0, res.stderr)
+
+        def counts(user):
+            listed = json.loads(self.broker.cli("cred", "ls", "--json", user=user).stdout)
+            status = json.loads(self.broker.cli("status", "--json", user=user).stdout)
+            return sorted(c["name"] for c in listed), status["credentials"]
+        self.assertEqual(counts(admin), (["team"], 1))
+        self.assertEqual(counts(other), (["mine", "team"], 2))
+        self.assertEqual(counts(None), (["mine", "team"], 2))
         self.assertEqual(self.broker.cli("cred", "rm", "team", "--shared", user=other).returncode,
                          1)
         self.assertEqual(self.broker.cli("cred", "rm", "team", "--shared", user=admin).returncode,
